@@ -1,0 +1,194 @@
+"""The `scholar` command line: one subcommand per service action, `--json` for scripts."""
+
+import argparse
+import json
+import sys
+import textwrap
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+from app.service import DEFAULT_COLLECTION, Scholar, ScholarError
+from app.settings import Settings, SettingsError
+from ingest.pipeline import FileOutcome, IngestStatus
+
+Handler = Callable[[argparse.Namespace, Scholar], int]
+
+
+class TqdmProgress:
+    """Files bar plus a bar for the current file's pages, then its chunks being embedded."""
+
+    def __init__(self, files: int) -> None:
+        self.files = tqdm(total=files, unit="file", desc="files", disable=None, dynamic_ncols=True)
+        self.stage: tqdm | None = None
+        self.stage_name = ""
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self.stage is None or stage != self.stage_name:
+            self._close_stage()
+            unit = "page" if stage == "read" else "chunk"
+            self.stage = tqdm(
+                total=total, unit=unit, desc=stage, leave=False, disable=None, dynamic_ncols=True
+            )
+            self.stage_name = stage
+        self.stage.update(done - self.stage.n)
+
+    def file_done(self, line: str | None) -> None:
+        self._close_stage()
+        if line is not None:
+            tqdm.write(line, file=sys.stdout)
+        self.files.update(1)
+
+    def close(self) -> None:
+        self._close_stage()
+        self.files.close()
+
+    def _close_stage(self) -> None:
+        if self.stage is not None:
+            self.stage.close()
+            self.stage = None
+
+
+def ingest_command(args: argparse.Namespace, scholar: Scholar) -> int:
+    from app.service import expand_paths
+
+    paths = [Path(path) for path in args.paths]
+    progress = TqdmProgress(len(expand_paths(paths)))
+    counts: Counter[str] = Counter()
+    try:
+        for outcome in scholar.ingest(paths, args.collection, args.password, progress):
+            counts[outcome.status] += 1
+            progress.file_done(json.dumps(outcome.to_json()) if args.json else _line(outcome))
+    finally:
+        progress.close()
+    if not args.json:
+        summary = ", ".join(f"{counts[status]} {status}" for status in IngestStatus)
+        print(f"{args.collection}: {summary}")
+    return 1 if counts[IngestStatus.FAILED] else 0
+
+
+def _line(outcome: FileOutcome) -> str:
+    if outcome.status == IngestStatus.INGESTED:
+        detail = (
+            f"{_count(outcome.pages, 'page')}, {_count(outcome.chunks, 'chunk')} "
+            f"(document {outcome.document_id})"
+        )
+    elif outcome.status == IngestStatus.DUPLICATE:
+        detail = f"already ingested as document {outcome.document_id}; nothing changed"
+    else:
+        detail = outcome.error or "unknown error"
+    return f"{outcome.status:<9}  {outcome.source}: {detail}"
+
+
+def _count(number: int | None, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def collections_command(args: argparse.Namespace, scholar: Scholar) -> int:
+    collections = scholar.collections()
+    if args.json:
+        print(json.dumps({"collections": [c.to_json() for c in collections]}))
+    elif not collections:
+        print("no collections yet; `scholar ingest PATH` creates the default one")
+    for collection in [] if args.json else collections:
+        print(f"{collection.name}: {collection.documents} documents, {collection.chunks} chunks")
+    return 0
+
+
+def docs_command(args: argparse.Namespace, scholar: Scholar) -> int:
+    documents = scholar.documents(args.collection)
+    if args.json:
+        print(json.dumps({"documents": [document.to_json() for document in documents]}))
+        return 0
+    if not documents:
+        print(f"collection {args.collection!r} has no documents")
+    for document in documents:
+        line = f"{document.id:>5}  {document.status:<6}  {document.filename}"
+        if document.status == "ready":
+            counts = f"{_count(document.pages, 'page')}, {_count(document.chunks, 'chunk')}"
+            line += f"  ({counts})  {document.title}"
+        else:
+            line += f"  {document.error}"
+        print(line)
+    return 0
+
+
+def delete_command(args: argparse.Namespace, scholar: Scholar) -> int:
+    deleted = scholar.delete_document(args.document_id)
+    if args.json:
+        print(json.dumps({"deleted": deleted.to_json()}))
+    else:
+        print(f"deleted document {deleted.id} ({deleted.filename}) from {deleted.collection!r}")
+    return 0
+
+
+def search_command(args: argparse.Namespace, scholar: Scholar) -> int:
+    passages = scholar.search(args.query, args.collection, args.k)
+    if args.json:
+        print(json.dumps({"results": [passage.to_json() for passage in passages]}))
+        return 0
+    if not passages:
+        print("no passages found")
+    for passage in passages:
+        pages = (
+            f"p. {passage.page_start}"
+            if passage.page_start == passage.page_end
+            else f"pp. {passage.page_start}-{passage.page_end}"
+        )
+        print(
+            f"{passage.rank}. [{passage.score:.3f}] {passage.title} ({passage.filename}, {pages})"
+        )
+        excerpt = textwrap.shorten(passage.text, width=400, placeholder=" ...")
+        print(textwrap.indent(textwrap.fill(excerpt, width=96), "   "))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="scholar", description="llama-scholar: ask your papers, get cited answers."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(handler=handler)
+        sub.add_argument("--json", action="store_true", help="print JSON instead of text")
+        return sub
+
+    ingest = command("ingest", ingest_command, "ingest files and folders into a collection")
+    ingest.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (recursive)")
+    ingest.add_argument("--collection", default=DEFAULT_COLLECTION)
+    ingest.add_argument("--password", help="password for encrypted PDFs")
+
+    command("collections", collections_command, "list collections")
+
+    docs = command("docs", docs_command, "list the documents of a collection")
+    docs.add_argument("--collection", default=DEFAULT_COLLECTION)
+
+    delete = command("delete", delete_command, "delete a document, its passages and its file")
+    delete.add_argument("document_id", type=int, metavar="DOC_ID")
+
+    search = command("search", search_command, "find the passages that match a query")
+    search.add_argument("query", metavar="QUERY")
+    search.add_argument("--collection", default=DEFAULT_COLLECTION)
+    search.add_argument("-k", type=int, default=5, help="how many passages (default 5)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        scholar = Scholar(Settings.from_env())
+        return args.handler(args, scholar)
+    except (ScholarError, SettingsError, FileNotFoundError) as error:
+        print(f"scholar: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("scholar: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

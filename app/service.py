@@ -1,0 +1,204 @@
+"""The service facade: every action the command line and the browser UI offer, in one place."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.settings import Settings
+from ingest.pipeline import FileOutcome, IngestConfig, Ingestor, Progress, remove_document
+from ingest.readers import SUPPORTED_EXTENSIONS
+from rag.embedder import Embedder, load_embedder
+from rag.search import Passage, Searcher
+from rag.store import (
+    Chunk,
+    Collection,
+    Document,
+    DocumentStatus,
+    Store,
+    collection_named,
+    ensure_collection,
+)
+from rag.vector_index import IndexRegistry
+
+DEFAULT_COLLECTION = "default"
+MAX_COLLECTION_NAME = 200
+
+
+class ScholarError(Exception):
+    """A request that cannot be carried out, with a message meant for the user."""
+
+
+@dataclass(frozen=True)
+class CollectionSummary:
+    name: str
+    documents: int
+    chunks: int
+
+    def to_json(self) -> dict[str, object]:
+        return {"name": self.name, "documents": self.documents, "chunks": self.chunks}
+
+
+@dataclass(frozen=True)
+class DocumentSummary:
+    id: int
+    collection: str
+    filename: str
+    title: str
+    pages: int
+    chunks: int
+    status: str
+    error: str | None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "filename": self.filename,
+            "title": self.title,
+            "pages": self.pages,
+            "chunks": self.chunks,
+            "status": self.status,
+            "error": self.error,
+        }
+
+
+class Scholar:
+    """One home folder: its store, indexes and originals; models load on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        settings.home.mkdir(parents=True, exist_ok=True)
+        self.store = Store(settings.db_url)
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        return load_embedder(self.settings.embedder_path, self.settings.embed_batch_size)
+
+    @cached_property
+    def indexes(self) -> IndexRegistry:
+        return IndexRegistry(self.settings.index_dir)
+
+    @cached_property
+    def ingestor(self) -> Ingestor:
+        config = IngestConfig(
+            chunk_tokens=self.settings.chunk_tokens,
+            chunk_overlap=self.settings.chunk_overlap,
+            max_file_bytes=self.settings.max_file_mb * 2**20,
+        )
+        return Ingestor(self.store, self.embedder, self.indexes, self.settings.files_dir, config)
+
+    @cached_property
+    def searcher(self) -> Searcher:
+        return Searcher(self.store, self.embedder, self.indexes)
+
+    def collections(self) -> list[CollectionSummary]:
+        ready = Document.status == DocumentStatus.READY
+        with self.store.session() as session:
+            rows = session.execute(
+                select(
+                    Collection.name,
+                    func.count(Document.id.distinct()).filter(ready),
+                    func.count(Chunk.id).filter(ready),
+                )
+                .outerjoin(Document, Document.collection_id == Collection.id)
+                .outerjoin(Chunk, Chunk.document_id == Document.id)
+                .group_by(Collection.id)
+                .order_by(Collection.name)
+            ).all()
+        return [CollectionSummary(name, documents, chunks) for name, documents, chunks in rows]
+
+    def documents(self, collection: str = DEFAULT_COLLECTION) -> list[DocumentSummary]:
+        with self.store.session() as session:
+            found = _existing_collection(session, collection)
+            documents = session.scalars(
+                select(Document)
+                .where(Document.collection_id == found.id)
+                .where(Document.status != DocumentStatus.INDEXING)
+                .order_by(Document.id)
+            ).all()
+            return [_summary(document, collection) for document in documents]
+
+    def ingest(
+        self,
+        paths: list[Path],
+        collection: str = DEFAULT_COLLECTION,
+        password: str | None = None,
+        progress: Progress | None = None,
+    ) -> Iterator[FileOutcome]:
+        """Ingest files and folders (recursively), one outcome per file, as each one finishes."""
+        collection_id = self._collection_id(collection, create=True)
+        for path in expand_paths(paths):
+            yield self.ingestor.ingest_file(path, collection_id, password, progress)
+
+    def delete_document(self, document_id: int) -> DocumentSummary:
+        with self.store.session() as session:
+            document = session.get(Document, document_id)
+            if document is None:
+                raise ScholarError(f"no document with id {document_id}; `scholar docs` lists them")
+            summary = _summary(document, document.collection.name)
+        remove_document(self.store, self.indexes, self.settings.files_dir, document_id)
+        return summary
+
+    def search(self, query: str, collection: str = DEFAULT_COLLECTION, k: int = 5) -> list[Passage]:
+        if k < 1:
+            raise ScholarError("the number of results must be at least 1")
+        collection_id = self._collection_id(collection)
+        return self.searcher.search(query, collection_id, k)
+
+    def _collection_id(self, name: str, create: bool = False) -> int:
+        with self.store.session() as session:
+            if create:
+                return ensure_collection(session, _valid_name(name)).id
+            return _existing_collection(session, name).id
+
+
+def expand_paths(paths: list[Path]) -> list[Path]:
+    """Files as given; folders walked recursively for supported files, hidden ones skipped."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(
+                found
+                for found in path.rglob("*")
+                if found.is_file()
+                and found.suffix.lower() in SUPPORTED_EXTENSIONS
+                and not any(part.startswith(".") for part in found.relative_to(path).parts)
+            )
+        else:
+            files.append(path)
+    return files
+
+
+def _existing_collection(session: Session, name: str) -> Collection:
+    found = collection_named(session, name)
+    if found is None:
+        raise ScholarError(
+            f"no collection named {name!r}; `scholar collections` lists them, "
+            "and `scholar ingest --collection NAME` creates one"
+        )
+    return found
+
+
+def _valid_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > MAX_COLLECTION_NAME or not name.isprintable():
+        raise ScholarError(
+            f"collection names are 1 to {MAX_COLLECTION_NAME} printable characters; {name!r} is not"
+        )
+    return name
+
+
+def _summary(document: Document, collection: str) -> DocumentSummary:
+    return DocumentSummary(
+        id=document.id,
+        collection=collection,
+        filename=document.filename,
+        title=document.title,
+        pages=document.pages,
+        chunks=document.chunk_count,
+        status=document.status,
+        error=document.error,
+    )

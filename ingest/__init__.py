@@ -1,0 +1,1 @@
+"""Reading files and writing their documents, chunks and vectors through `rag/`."""

@@ -1,0 +1,164 @@
+"""Token-aware chunking: sentences packed into chunks of about N tokens, each with its page span.
+
+Chunks break at sentence ends, and at a page or paragraph end when one is near; consecutive
+chunks on the same page share about `overlap_tokens` of trailing sentences. A sentence never
+spans two pages here (page breaks split it), so every chunk's first and last page are exact.
+"""
+
+import itertools
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+TokenCounter = Callable[[list[str]], list[int]]
+
+PARAGRAPH_CUT_FILL = 0.6  # break early at a paragraph end once a chunk is this full
+PAGE_CUT_FILL = 0.4  # and at a page end once it is this full
+WORD_PIECE_CHARS = 64  # longer "words" (URLs, garbage) are cut so no piece outgrows a chunk
+
+_ABBREVIATIONS = {
+    "al", "cf", "dr", "e.g", "eq", "eqs", "etc", "fig", "figs", "i.e", "mr", "mrs", "ms", "no",
+    "pp", "prof", "ref", "refs", "sec", "st", "tab", "vol", "vs",
+}  # fmt: skip
+_CLOSERS = "\"'\u201d\u2019)\\]"
+_OPENERS = "\"'\u201c\u2018(\\["
+_SENTENCE_BREAK = re.compile(rf"(?<=[.!?])([{_CLOSERS}]*)\s+(?=[{_OPENERS}]?[A-Z0-9])")
+
+
+@dataclass(frozen=True)
+class ChunkDraft:
+    text: str
+    page_start: int  # 1-based, inclusive
+    page_end: int
+    token_count: int
+
+
+@dataclass(frozen=True)
+class _Unit:
+    text: str
+    page: int
+    tokens: int
+    ends_paragraph: bool
+
+
+def split_sentences(paragraph: str) -> list[str]:
+    sentences, start = [], 0
+    for match in _SENTENCE_BREAK.finditer(paragraph):
+        before = paragraph[start : match.start()]
+        last_word = before.rsplit(maxsplit=1)[-1].rstrip(".").lower() if before.split() else ""
+        if last_word in _ABBREVIATIONS or (len(last_word) == 1 and last_word.isalpha()):
+            continue
+        sentences.append(paragraph[start : match.end(1)].strip())
+        start = match.end()
+    sentences.append(paragraph[start:].strip())
+    return [sentence for sentence in sentences if sentence]
+
+
+def chunk_pages(
+    pages: list[str], count_tokens: TokenCounter, chunk_tokens: int, overlap_tokens: int
+) -> list[ChunkDraft]:
+    """Chunks of cleaned pages (paragraphs separated by blank lines), in reading order."""
+    units = _units(pages, count_tokens, chunk_tokens)
+    chunks: list[ChunkDraft] = []
+    start = 0
+    while start < len(units):
+        end = _chunk_end(units, start, chunk_tokens)
+        chunks.append(_draft(units[start:end]))
+        if end == len(units):
+            break
+        start = _overlap_start(units, start, end, overlap_tokens)
+    return chunks
+
+
+def _chunk_end(units: list[_Unit], start: int, chunk_tokens: int) -> int:
+    """Fill a chunk from units[start]: stop at a page end once it is PAGE_CUT_FILL full (for
+    precise citations); when the next sentence would overflow it, step back to the last
+    paragraph end that keeps it PARAGRAPH_CUT_FILL full."""
+    end, filled = start, 0
+    while end < len(units) and filled + units[end].tokens <= chunk_tokens:
+        new_page = end > start and units[end].page != units[end - 1].page
+        if new_page and filled >= PAGE_CUT_FILL * chunk_tokens:
+            return end
+        filled += units[end].tokens
+        end += 1
+    if end == len(units):
+        return end
+    for cut in range(end, start, -1):
+        if filled < PARAGRAPH_CUT_FILL * chunk_tokens:
+            break
+        if units[cut - 1].ends_paragraph:
+            return cut
+        filled -= units[cut - 1].tokens
+    return end
+
+
+def _units(pages: list[str], count_tokens: TokenCounter, chunk_tokens: int) -> list[_Unit]:
+    """Sentences of every page, with token counts; sentences longer than a chunk are split."""
+    texts: list[str] = []
+    places: list[tuple[int, bool]] = []
+    for page_number, page in enumerate(pages, start=1):
+        for paragraph in page.split("\n\n"):
+            sentences = split_sentences(paragraph)
+            for position, sentence in enumerate(sentences):
+                texts.append(sentence)
+                places.append((page_number, position == len(sentences) - 1))
+    units = []
+    for text, (page, ends_paragraph), tokens in zip(
+        texts, places, count_tokens(texts), strict=True
+    ):
+        if tokens <= chunk_tokens:
+            units.append(_Unit(text, page, tokens, ends_paragraph))
+        else:
+            pieces = _split_long(text, count_tokens, chunk_tokens)
+            units += [
+                _Unit(piece, page, piece_tokens, ends_paragraph and index == len(pieces) - 1)
+                for index, (piece, piece_tokens) in enumerate(pieces)
+            ]
+    return units
+
+
+def _split_long(text: str, count_tokens: TokenCounter, chunk_tokens: int) -> list[tuple[str, int]]:
+    words = [
+        word[i : i + WORD_PIECE_CHARS]
+        for word in text.split()
+        for i in range(0, len(word), WORD_PIECE_CHARS)
+    ]
+    pieces: list[tuple[str, int]] = []
+    current: list[str] = []
+    filled = 0
+    for word, tokens in zip(words, count_tokens(words), strict=True):
+        if current and filled + tokens > chunk_tokens:
+            pieces.append((" ".join(current), filled))
+            current, filled = [], 0
+        current.append(word)
+        filled += tokens
+    if current:
+        pieces.append((" ".join(current), filled))
+    return pieces
+
+
+def _overlap_start(units: list[_Unit], start: int, end: int, overlap_tokens: int) -> int:
+    """Where the next chunk starts: a few sentences back, but never back onto an earlier page,
+    so a chunk's page span is that of its own text."""
+    next_start, shared = end, 0
+    while (
+        next_start - 1 > start
+        and units[next_start - 1].page == units[end].page
+        and shared + units[next_start - 1].tokens <= overlap_tokens
+    ):
+        next_start -= 1
+        shared += units[next_start].tokens
+    return next_start
+
+
+def _draft(units: list[_Unit]) -> ChunkDraft:
+    parts = [units[0].text]
+    for previous, unit in itertools.pairwise(units):
+        parts.append("\n" if previous.ends_paragraph or previous.page != unit.page else " ")
+        parts.append(unit.text)
+    return ChunkDraft(
+        text="".join(parts),
+        page_start=units[0].page,
+        page_end=units[-1].page,
+        token_count=sum(unit.tokens for unit in units),
+    )

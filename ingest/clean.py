@@ -1,0 +1,84 @@
+"""Page text clean-up: running headers and footers, hyphenation, whitespace, paragraphs.
+
+A cleaned page is its paragraphs, each on one line, separated by blank lines.
+"""
+
+import re
+import unicodedata
+from collections import Counter
+
+EDGE_LINES = 6  # how many lines at the top and bottom of a page can be a running header/footer
+RUNNING_SHARE = 0.5  # a line on at least this share of pages is running, not content
+MIN_PAGES_FOR_RUNNING = 3
+NUMBERED_RUNNING_WORDS = 6  # "Page 3 of 12", "IRM 2.3.59": short lines may differ by numbers
+
+# pypdf emits accents of LaTeX fonts as a spacing mark before the letter: "F¨arber" for "Färber"
+# (and "na¨\u0131ve", with a dotless i, for "naïve").
+_SPACING_ACCENTS = {"\u00a8": "\u0308", "\u00b4": "\u0301", "\u02c6": "\u0302", "\u02dc": "\u0303"}
+_DETACHED_ACCENT = re.compile(f"([{''.join(_SPACING_ACCENTS)}])([A-Za-z\u0131])")
+_HYPHEN_BREAK = re.compile(r"(\w)-\n(?=[a-z])")
+_SPACES = re.compile(r"[ \t\f\v\u00a0\u2000-\u200b\u3000]+")
+_SENTENCE_END = re.compile(r"[.!?:;][\"')\]]?$")
+
+
+def clean_pages(pages: list[str]) -> list[str]:
+    page_lines = [_normalize_lines(page) for page in pages]
+    running = _running_lines(page_lines)
+    cleaned = []
+    for lines in page_lines:
+        edges = set(_edges(lines))
+        kept = [line for line in lines if line not in edges or _signature(line) not in running]
+        cleaned.append(_paragraphs(kept))
+    return cleaned
+
+
+def _normalize_lines(page: str) -> list[str]:
+    page = _DETACHED_ACCENT.sub(
+        lambda match: match[2].replace("\u0131", "i") + _SPACING_ACCENTS[match[1]], page
+    )
+    text = unicodedata.normalize("NFKC", page).replace("\r\n", "\n").replace("\r", "\n")
+    text = text.replace("\u00ad", "")  # soft hyphens
+    text = _HYPHEN_BREAK.sub(r"\1", text)
+    return [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
+
+
+def _signature(line: str) -> str:
+    """Page numbers change from page to page; the rest of a running line does not."""
+    if len(line.split()) > NUMBERED_RUNNING_WORDS:
+        return line  # long lines must repeat exactly: numbered content lines are not running
+    return re.sub(r"\d+", "#", line.lower())
+
+
+def _running_lines(page_lines: list[list[str]]) -> set[str]:
+    if len(page_lines) < MIN_PAGES_FOR_RUNNING:
+        return set()
+    counts: Counter[str] = Counter()
+    for lines in page_lines:
+        counts.update({_signature(line) for line in _edges(lines)})
+    threshold = max(2, RUNNING_SHARE * len(page_lines))
+    return {signature for signature, count in counts.items() if count >= threshold}
+
+
+def _edges(lines: list[str]) -> list[str]:
+    content = [line for line in lines if line]
+    return content[:EDGE_LINES] + content[-EDGE_LINES:]
+
+
+def _paragraphs(lines: list[str]) -> str:
+    """Join wrapped lines; a blank line, or a short line that ends a sentence, ends a paragraph."""
+    widths = sorted(len(line) for line in lines if line)
+    typical_width = widths[len(widths) // 2] if widths else 0
+    paragraphs: list[str] = []
+    current: list[str] = []
+    for line in lines:
+        if line:
+            current.append(line)
+        ends_paragraph = not line or (
+            _SENTENCE_END.search(line) is not None and len(line) < 0.7 * typical_width
+        )
+        if ends_paragraph and current:
+            paragraphs.append(" ".join(current))
+            current = []
+    if current:
+        paragraphs.append(" ".join(current))
+    return "\n\n".join(paragraphs)

@@ -1,0 +1,386 @@
+"""Ingestion of one file at a time: read, clean, chunk, embed, then store and index.
+
+A document becomes visible (status ready) only after its chunks are in the store and its
+vectors in the collection's index. Failures are recorded with their reason and never leave
+chunks, vectors or files behind; the caller's batch goes on.
+"""
+
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import delete, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ingest.chunking import ChunkDraft, chunk_pages
+from ingest.clean import clean_pages
+from ingest.readers import (
+    SUPPORTED_EXTENSIONS,
+    FailureReason,
+    IngestError,
+    extension_of,
+    read_document,
+    unsupported_message,
+)
+from rag.embedder import Embedder
+from rag.store import (
+    Chunk,
+    Document,
+    DocumentStatus,
+    Store,
+    chunk_ids_of,
+    document_by_hash,
+    hash_in_use,
+)
+from rag.vector_index import IndexRegistry
+
+Progress = Callable[[str, int, int], None]  # (stage: "read" | "embed", done, total)
+
+
+class IngestStatus(StrEnum):
+    INGESTED = "ingested"
+    DUPLICATE = "duplicate"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    chunk_tokens: int
+    chunk_overlap: int
+    max_file_bytes: int
+
+
+@dataclass
+class FileOutcome:
+    source: str  # the path given, or the uploaded file's name
+    status: IngestStatus
+    document_id: int | None = None
+    pages: int | None = None
+    chunks: int | None = None
+    error: str | None = None
+    reason: FailureReason | None = None
+    seconds: dict[str, float] = field(default_factory=dict)  # per stage: read, chunk, embed, index
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "path": self.source,
+            "status": str(self.status),
+            "document_id": self.document_id,
+            "pages": self.pages,
+            "chunks": self.chunks,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    sha256: str
+    filename: str
+    extension: str
+    data: bytes
+    title: str
+    pages: int
+    drafts: list[ChunkDraft]
+    vectors: np.ndarray
+
+
+class Ingestor:
+    """Adds documents to a collection, keeping store, index and files in step."""
+
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        indexes: IndexRegistry,
+        files_dir: Path,
+        config: IngestConfig,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.indexes = indexes
+        self.files_dir = files_dir
+        self.config = config
+
+    def ingest_file(
+        self,
+        path: Path,
+        collection_id: int,
+        password: str | None = None,
+        progress: Progress | None = None,
+    ) -> FileOutcome:
+        extension = extension_of(path)
+        if extension not in SUPPORTED_EXTENSIONS:
+            error = IngestError(FailureReason.UNSUPPORTED_TYPE, unsupported_message(extension))
+            return _failed(str(path), error)
+        try:
+            size = path.stat().st_size
+            if not path.is_file():
+                raise IngestError(FailureReason.NOT_FOUND, f"{path} is not a regular file")
+        except FileNotFoundError:
+            return _failed(str(path), IngestError(FailureReason.NOT_FOUND, "no such file"))
+        except IngestError as error:
+            return _failed(str(path), error)
+        if size > self.config.max_file_bytes:
+            limit_mb = self.config.max_file_bytes / 2**20
+            error = IngestError(
+                FailureReason.TOO_LARGE,
+                f"{size / 2**20:.0f} MB is over the {limit_mb:.0f} MB limit (SCHOLAR_MAX_FILE_MB)",
+            )
+            return _failed(str(path), error)
+        return self.ingest_bytes(
+            path.read_bytes(), path.name, collection_id, password, progress, source=str(path)
+        )
+
+    def ingest_bytes(
+        self,
+        data: bytes,
+        filename: str,
+        collection_id: int,
+        password: str | None = None,
+        progress: Progress | None = None,
+        source: str | None = None,
+    ) -> FileOutcome:
+        """Ingest one file's content; every problem becomes a failed outcome, never an exception."""
+        source = source or filename
+        try:
+            return self._ingest_bytes(data, filename, collection_id, password, progress, source)
+        except Exception as error:  # a bug or a full disk must not stop the rest of the batch
+            detail = f"{type(error).__name__}: {error}; nothing was stored for this file"
+            return _failed(source, IngestError(FailureReason.UNEXPECTED, detail))
+
+    def _ingest_bytes(
+        self,
+        data: bytes,
+        filename: str,
+        collection_id: int,
+        password: str | None,
+        progress: Progress | None,
+        source: str,
+    ) -> FileOutcome:
+        extension = extension_of(Path(filename))
+        if extension not in SUPPORTED_EXTENSIONS:
+            error = IngestError(FailureReason.UNSUPPORTED_TYPE, unsupported_message(extension))
+            return _failed(source, error)
+        if len(data) > self.config.max_file_bytes:
+            return _failed(source, IngestError(FailureReason.TOO_LARGE, "over the size limit"))
+        sha256 = hashlib.sha256(data).hexdigest()
+        with self.store.session() as session:
+            existing = document_by_hash(session, collection_id, sha256)
+            if existing is not None and existing.status == DocumentStatus.READY:
+                return _duplicate(source, existing)
+        seconds: dict[str, float] = {}
+        try:
+            prepared = self._prepare(data, sha256, filename, extension, password, progress, seconds)
+        except IngestError as error:
+            self._record_failure(collection_id, sha256, filename, extension, len(data), error)
+            return _failed(source, error, seconds)
+        started = time.perf_counter()
+        try:
+            document_id = self._store(collection_id, prepared)
+        except IntegrityError:  # another process stored the same file a moment ago
+            with self.store.session() as session:
+                existing = document_by_hash(session, collection_id, sha256)
+                if existing is not None:
+                    return _duplicate(source, existing)
+            raise
+        seconds["index"] = time.perf_counter() - started
+        return FileOutcome(
+            source=source,
+            status=IngestStatus.INGESTED,
+            document_id=document_id,
+            pages=prepared.pages,
+            chunks=len(prepared.drafts),
+            seconds=seconds,
+        )
+
+    def _prepare(
+        self,
+        data: bytes,
+        sha256: str,
+        filename: str,
+        extension: str,
+        password: str | None,
+        progress: Progress | None,
+        seconds: dict[str, float],
+    ) -> _Prepared:
+        started = time.perf_counter()
+        parsed = read_document(
+            data, extension, password, (lambda d, t: progress("read", d, t)) if progress else None
+        )
+        seconds["read"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        drafts = chunk_pages(
+            clean_pages(parsed.pages),
+            self.embedder.count_tokens,
+            self.config.chunk_tokens,
+            self.config.chunk_overlap,
+        )
+        seconds["chunk"] = time.perf_counter() - started
+        if not drafts:
+            raise IngestError(FailureReason.NO_TEXT, "no text left after cleaning")
+
+        started = time.perf_counter()
+        vectors = self.embedder.embed(
+            [draft.text for draft in drafts],
+            (lambda d, t: progress("embed", d, t)) if progress else None,
+        )
+        seconds["embed"] = time.perf_counter() - started
+        return _Prepared(
+            sha256=sha256,
+            filename=filename,
+            extension=extension,
+            data=data,
+            title=parsed.title or Path(filename).stem,
+            pages=len(parsed.pages),
+            drafts=drafts,
+            vectors=vectors,
+        )
+
+    def _store(self, collection_id: int, prepared: _Prepared) -> int:
+        self._save_original(prepared)
+        with self.store.session() as session:
+            _forget(session, self.indexes, collection_id, prepared.sha256)
+            document = Document(
+                collection_id=collection_id,
+                sha256=prepared.sha256,
+                filename=prepared.filename,
+                extension=prepared.extension,
+                size_bytes=len(prepared.data),
+                title=prepared.title,
+                pages=prepared.pages,
+                chunk_count=len(prepared.drafts),
+                status=DocumentStatus.INDEXING,
+                chunks=[
+                    Chunk(
+                        ordinal=ordinal,
+                        text=draft.text,
+                        page_start=draft.page_start,
+                        page_end=draft.page_end,
+                        token_count=draft.token_count,
+                        embedding=vector.tobytes(),
+                    )
+                    for ordinal, (draft, vector) in enumerate(
+                        zip(prepared.drafts, prepared.vectors, strict=True)
+                    )
+                ],
+            )
+            session.add(document)
+            session.flush()
+            document_id = document.id
+            chunk_ids = np.array([chunk.id for chunk in document.chunks], dtype=np.int64)
+        index = self.indexes.for_collection(collection_id)
+        try:
+            index.add(chunk_ids, prepared.vectors)
+            with self.store.session() as session:
+                session.execute(
+                    update(Document)
+                    .where(Document.id == document_id)
+                    .values(status=DocumentStatus.READY)
+                )
+        except BaseException:
+            remove_document(self.store, self.indexes, self.files_dir, document_id)
+            raise
+        return document_id
+
+    def _save_original(self, prepared: _Prepared) -> None:
+        target = original_path(self.files_dir, prepared.sha256, prepared.extension)
+        if target.exists():
+            return
+        self.files_dir.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        with open(temporary, "wb") as handle:
+            handle.write(prepared.data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+
+    def _record_failure(
+        self,
+        collection_id: int,
+        sha256: str,
+        filename: str,
+        extension: str,
+        size: int,
+        error: IngestError,
+    ) -> None:
+        with self.store.session() as session:
+            _forget(session, self.indexes, collection_id, sha256)
+            session.add(
+                Document(
+                    collection_id=collection_id,
+                    sha256=sha256,
+                    filename=filename,
+                    extension=extension,
+                    size_bytes=size,
+                    title=Path(filename).stem,
+                    status=DocumentStatus.FAILED,
+                    error=str(error),
+                )
+            )
+
+
+def remove_document(
+    store: Store, indexes: IndexRegistry, files_dir: Path, document_id: int
+) -> bool:
+    """Delete a document with its chunks, vectors and (if no other document shares it) original."""
+    with store.session() as session:
+        document = session.get(Document, document_id)
+        if document is None:
+            return False
+        collection_id, sha256, extension = (
+            document.collection_id,
+            document.sha256,
+            document.extension,
+        )
+        document.status = DocumentStatus.INDEXING  # invisible while it is being taken apart
+    with store.session() as session:
+        _forget(session, indexes, collection_id, sha256)
+        still_used = hash_in_use(session, sha256)
+    if not still_used:
+        original_path(files_dir, sha256, extension).unlink(missing_ok=True)
+    return True
+
+
+def original_path(files_dir: Path, sha256: str, extension: str) -> Path:
+    """Originals are stored by content hash, never by the name they were uploaded with."""
+    return files_dir / f"{sha256}{extension}"
+
+
+def _forget(session: Session, indexes: IndexRegistry, collection_id: int, sha256: str) -> None:
+    """Drop an earlier record of this file (failed, or interrupted mid-way) and its vectors."""
+    stale = document_by_hash(session, collection_id, sha256)
+    if stale is None:
+        return
+    chunk_ids = chunk_ids_of(session, stale.id)
+    if chunk_ids:
+        indexes.for_collection(collection_id).remove(np.array(chunk_ids))
+    session.execute(delete(Document).where(Document.id == stale.id))
+
+
+def _failed(
+    source: str, error: IngestError, seconds: dict[str, float] | None = None
+) -> FileOutcome:
+    return FileOutcome(
+        source=source,
+        status=IngestStatus.FAILED,
+        error=str(error),
+        reason=error.reason,
+        seconds=seconds or {},
+    )
+
+
+def _duplicate(source: str, existing: Document) -> FileOutcome:
+    return FileOutcome(
+        source=source,
+        status=IngestStatus.DUPLICATE,
+        document_id=existing.id,
+        pages=existing.pages,
+        chunks=existing.chunk_count,
+    )

@@ -1,0 +1,111 @@
+import itertools
+import re
+
+import pytest
+
+from ingest.chunking import chunk_pages, split_sentences
+from rag.embedder import Embedder
+
+MARKER = re.compile(r"Item (\d+) of page (\d+)\.")
+
+
+def marked_pages(pages: int, sentences_per_page: int) -> list[str]:
+    """Pages of sentences that say where they are, in two paragraphs per page."""
+    result = []
+    for page in range(1, pages + 1):
+        sentences = [
+            f"Item {n} of page {page}. The measured value was {n * 7 % 13} units."
+            for n in range(1, sentences_per_page + 1)
+        ]
+        half = len(sentences) // 2
+        result.append(" ".join(sentences[:half]) + "\n\n" + " ".join(sentences[half:]))
+    return result
+
+
+def test_every_chunk_carries_the_exact_span_of_the_pages_its_text_comes_from(
+    embedder: Embedder,
+) -> None:
+    pages = marked_pages(pages=5, sentences_per_page=12)
+    chunks = chunk_pages(pages, embedder.count_tokens, chunk_tokens=60, overlap_tokens=15)
+    assert len(chunks) > 5
+    seen: set[tuple[int, int]] = set()
+    for chunk in chunks:
+        markers = [(int(item), int(page)) for item, page in MARKER.findall(chunk.text)]
+        pages_in_text = [page for _, page in markers]
+        assert chunk.page_start == min(pages_in_text)
+        assert chunk.page_end == max(pages_in_text)
+        seen.update(markers)
+    assert seen == {(item, page) for page in range(1, 6) for item in range(1, 13)}
+    assert any(chunk.page_start < chunk.page_end for chunk in chunks)
+
+
+def test_chunks_respect_the_token_budget_and_report_true_counts(embedder: Embedder) -> None:
+    pages = marked_pages(pages=3, sentences_per_page=20)
+    chunks = chunk_pages(pages, embedder.count_tokens, chunk_tokens=80, overlap_tokens=20)
+    for chunk in chunks:
+        assert chunk.token_count <= 80
+        assert embedder.count_tokens([chunk.text]) == [chunk.token_count]
+
+
+def test_chunks_overlap_by_whole_sentences_within_a_page_but_not_across_pages(
+    embedder: Embedder,
+) -> None:
+    pages = marked_pages(pages=2, sentences_per_page=20)
+    chunks = chunk_pages(pages, embedder.count_tokens, chunk_tokens=80, overlap_tokens=30)
+    overlapping = 0
+    for previous, following in itertools.pairwise(chunks):
+        first_sentence = split_sentences(following.text.split("\n")[0])[0]
+        if following.page_start == previous.page_end:
+            assert first_sentence in previous.text
+            overlapping += 1
+        else:
+            assert following.page_start == previous.page_end + 1
+            assert first_sentence not in previous.text
+    assert 0 < overlapping < len(chunks) - 1
+
+
+def test_a_page_end_closes_a_chunk_that_is_reasonably_full(embedder: Embedder) -> None:
+    pages = marked_pages(pages=4, sentences_per_page=8)  # about 130 tokens a page
+    chunks = chunk_pages(pages, embedder.count_tokens, chunk_tokens=254, overlap_tokens=40)
+    assert [(chunk.page_start, chunk.page_end) for chunk in chunks] == [(n, n) for n in range(1, 5)]
+
+
+def test_chunks_break_at_sentence_ends(embedder: Embedder) -> None:
+    pages = marked_pages(pages=2, sentences_per_page=15)
+    chunks = chunk_pages(pages, embedder.count_tokens, chunk_tokens=50, overlap_tokens=0)
+    for chunk in chunks:
+        assert chunk.text.startswith("Item") or chunk.text.startswith("The measured")
+        assert chunk.text.endswith(".")
+
+
+def test_a_sentence_longer_than_a_chunk_is_split_not_dropped(embedder: Embedder) -> None:
+    words = [f"token{n}" for n in range(400)]
+    chunks = chunk_pages([" ".join(words)], embedder.count_tokens, 64, 10)
+    assert len(chunks) > 1
+    assert all(chunk.token_count <= 64 for chunk in chunks)
+    rebuilt = " ".join(chunk.text for chunk in chunks).split()
+    assert [word for word in words if word not in rebuilt] == []
+
+
+def test_empty_pages_give_no_chunks_and_keep_numbering(embedder: Embedder) -> None:
+    chunks = chunk_pages(["", "Only the second page has text.", ""], embedder.count_tokens, 64, 8)
+    assert [(c.page_start, c.page_end, c.text) for c in chunks] == [
+        (2, 2, "Only the second page has text.")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("paragraph", "sentences"),
+    [
+        ("One. Two! Three? Four", ["One.", "Two!", "Three?", "Four"]),
+        (
+            "As shown by Lo et al. 2020, it works. Next.",
+            ["As shown by Lo et al. 2020, it works.", "Next."],
+        ),
+        ("See Fig. 3 and e.g. Table 2. Done.", ["See Fig. 3 and e.g. Table 2.", "Done."]),
+        ('He said "Stop." Then left.', ['He said "Stop."', "Then left."]),
+        ("Version 2.5 is out. Get it.", ["Version 2.5 is out.", "Get it."]),
+    ],
+)
+def test_split_sentences(paragraph: str, sentences: list[str]) -> None:
+    assert split_sentences(paragraph) == sentences

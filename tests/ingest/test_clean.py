@@ -1,0 +1,57 @@
+from ingest.clean import clean_pages
+
+
+def test_running_headers_and_footers_are_removed_but_content_stays() -> None:
+    pages = [
+        f"Journal of Testing, Vol. 7\nBody text of page {n} about topic {n}.\nPage {n} of 4"
+        for n in range(1, 5)
+    ]
+    cleaned = clean_pages(pages)
+    for number, page in enumerate(cleaned, start=1):
+        assert "Journal of Testing" not in page
+        assert "of 4" not in page
+        assert f"Body text of page {number} about topic {number}." in page
+
+
+def test_short_documents_keep_repeated_lines() -> None:
+    # With two pages, a repeated line is as likely content as a running header.
+    cleaned = clean_pages(["Same line\nfirst", "Same line\nsecond"])
+    assert all("Same line" in page for page in cleaned)
+
+
+def test_hyphenation_across_line_breaks_is_joined() -> None:
+    [page] = clean_pages(["The experi-\nment was repeated with care-\nful controls."])
+    assert page == "The experiment was repeated with careful controls."
+
+
+def test_real_hyphenated_compounds_keep_their_hyphen() -> None:
+    [page] = clean_pages(["A state-of-the-art result and a non-\nEnglish word."])
+    assert "state-of-the-art" in page
+    assert "non-\nEnglish" not in page and "non- English" in page
+
+
+def test_wrapped_lines_join_into_paragraphs() -> None:
+    text = (
+        "This first paragraph is long enough to wrap over\n"
+        "several lines in the extracted text of a PDF page\n"
+        "and it ends here.\n"
+        "\n"
+        "A second paragraph follows after a blank line and\n"
+        "also wraps once."
+    )
+    [page] = clean_pages([text])
+    assert page.split("\n\n") == [
+        "This first paragraph is long enough to wrap over several lines in the extracted text "
+        "of a PDF page and it ends here.",
+        "A second paragraph follows after a blank line and also wraps once.",
+    ]
+
+
+def test_whitespace_ligatures_and_detached_accents_are_normalized() -> None:
+    [page] = clean_pages(["The  \ufb01rst\u00a0result \t by F\u00a8arber,  na\u00a8\u0131ve"])
+    assert page == "The first result by Färber, naïve"
+
+
+def test_non_latin_text_is_preserved() -> None:
+    [page] = clean_pages(["Привет, мир. 你好世界. مرحبا بالعالم"])
+    assert page == "Привет, мир. 你好世界. مرحبا بالعالم"

@@ -1,0 +1,123 @@
+from pathlib import Path
+
+import pytest
+
+from ingest.readers import FailureReason, IngestError, read_document
+from tests.conftest import TRICKY, PdfMaker, require_shared
+
+
+def read_shared(name: str, password: str | None = None) -> list[str]:
+    path = require_shared(TRICKY / name)
+    return read_document(path.read_bytes(), ".pdf", password).pages
+
+
+def failure(data: bytes, extension: str, password: str | None = None) -> IngestError:
+    with pytest.raises(IngestError) as raised:
+        read_document(data, extension, password)
+    return raised.value
+
+
+def test_pdf_text_is_read_page_by_page(make_pdf: PdfMaker) -> None:
+    path = make_pdf("known.pdf", [["Alpha on the first page."], ["Beta on the second page."]])
+    seen: list[tuple[int, int]] = []
+    parsed = read_document(path.read_bytes(), ".pdf", progress=lambda d, t: seen.append((d, t)))
+    assert len(parsed.pages) == 2
+    assert "Alpha on the first page." in parsed.pages[0]
+    assert "Beta on the second page." in parsed.pages[1]
+    assert "Beta" not in parsed.pages[0]
+    assert seen == [(1, 2), (2, 2)]
+    assert parsed.title == "Alpha on the first page."
+
+
+def test_text_markdown_and_html() -> None:
+    assert read_document(b"plain words\n", ".txt").pages == ["plain words\n"]
+    markdown = read_document(b"# Field Notes\n\nSome findings.", ".md")
+    assert markdown.title == "Field Notes"
+    html = read_document(
+        b"<html><head><title>A &amp; B</title><style>p{}</style></head>"
+        b"<body><p>First <b>para</b>.</p><script>alert('x')</script><p>Second.</p></body></html>",
+        ".html",
+    )
+    assert html.title == "A & B"
+    assert "First para." in html.pages[0] and "Second." in html.pages[0]
+    assert "alert" not in html.pages[0] and "p{}" not in html.pages[0]
+
+
+def test_latin1_text_is_decoded() -> None:
+    assert read_document("café au lait".encode("cp1252"), ".txt").pages == ["café au lait"]
+
+
+@pytest.mark.parametrize(
+    ("data", "extension", "reason"),
+    [
+        (b"", ".pdf", FailureReason.EMPTY),
+        (b"   \n", ".txt", FailureReason.EMPTY),
+        (b"PK\x03\x04 this is a zip file renamed", ".pdf", FailureReason.NOT_PDF),
+        (
+            b"%PDF-1.7\n1 0 obj << /Type /Catalog >> garbage with no xref",
+            ".pdf",
+            FailureReason.CORRUPT,
+        ),
+        (b"\x00\x01\x02binary", ".txt", FailureReason.NOT_TEXT),
+        (b"some text", ".docx", FailureReason.UNSUPPORTED_TYPE),
+        (b"!!! ... ???", ".txt", FailureReason.NO_TEXT),
+    ],
+)
+def test_bad_input_gets_a_specific_reason(
+    data: bytes, extension: str, reason: FailureReason
+) -> None:
+    error = failure(data, extension)
+    assert error.reason == reason
+    assert str(error).startswith(str(reason))
+
+
+def test_truncated_pdf_is_reported_corrupt(make_pdf: PdfMaker) -> None:
+    data = make_pdf("whole.pdf", [["Some text here."]]).read_bytes()
+    assert failure(data[: len(data) // 3], ".pdf").reason in {
+        FailureReason.CORRUPT,
+        FailureReason.NO_TEXT,
+    }
+
+
+def test_encrypted_pdf_needs_its_password() -> None:
+    path = require_shared(TRICKY / "crazyones-encrypted-256.pdf")
+    error = failure(path.read_bytes(), ".pdf")
+    assert error.reason == FailureReason.PASSWORD_REQUIRED
+    assert "--password" in str(error)
+    assert failure(path.read_bytes(), ".pdf", "not-it").reason == FailureReason.WRONG_PASSWORD
+    pages = read_shared("crazyones-encrypted-256.pdf", password="password")
+    assert "crazy" in " ".join(pages).lower()
+
+
+def test_rc4_password_pdf() -> None:
+    path = require_shared(TRICKY / "password.pdf")
+    assert failure(path.read_bytes(), ".pdf").reason == FailureReason.PASSWORD_REQUIRED
+    assert any(page.strip() for page in read_shared("password.pdf", password="password"))
+
+
+@pytest.mark.parametrize(
+    "name", ["imagemagick-CCITTFaxDecode.pdf", "loremipsum-flat.pdf", "encrypted_doc_no_id.pdf"]
+)
+def test_image_only_pdfs_have_no_extractable_text(name: str) -> None:
+    path = require_shared(TRICKY / name)
+    error = failure(path.read_bytes(), ".pdf")
+    assert error.reason == FailureReason.NO_TEXT
+    assert "scanned?" in str(error) and "OCR" in str(error)
+
+
+def test_multilingual_text_is_preserved() -> None:
+    text = " ".join(read_shared("multilang.pdf"))
+    assert "Привет" in text and "你好世界" in text
+
+
+def test_pdf_metadata_title_is_used_when_meaningful(tmp_path: Path) -> None:
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_title("A Study of Known Titles")
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=12)
+    pdf.cell(0, 10, "Body.")
+    pdf.output(str(tmp_path / "titled.pdf"))
+    parsed = read_document((tmp_path / "titled.pdf").read_bytes(), ".pdf")
+    assert parsed.title == "A Study of Known Titles"
