@@ -36,3 +36,4 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/retrieval.py

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from app.evaluate import evaluate_retrieval
 from app.service import DEFAULT_COLLECTION, Scholar, ScholarError
 from app.settings import Settings, SettingsError
 from ingest.pipeline import FileOutcome, IngestStatus
@@ -18,17 +19,22 @@ Handler = Callable[[argparse.Namespace, Scholar], int]
 
 
 class TqdmProgress:
-    """Files bar plus a bar for the current file's pages, then its chunks being embedded."""
+    """A bar per stage of the current item (pages read, chunks embedded, ...), under an optional
+    bar counting files."""
 
-    def __init__(self, files: int) -> None:
-        self.files = tqdm(total=files, unit="file", desc="files", disable=None, dynamic_ncols=True)
+    def __init__(self, files: int | None = None) -> None:
+        self.files = (
+            None
+            if files is None
+            else tqdm(total=files, unit="file", desc="files", disable=None, dynamic_ncols=True)
+        )
         self.stage: tqdm | None = None
         self.stage_name = ""
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         if self.stage is None or stage != self.stage_name:
             self._close_stage()
-            unit = "page" if stage == "read" else "chunk"
+            unit = {"read": "page", "embed": "chunk"}.get(stage, "it")
             self.stage = tqdm(
                 total=total, unit=unit, desc=stage, leave=False, disable=None, dynamic_ncols=True
             )
@@ -39,11 +45,13 @@ class TqdmProgress:
         self._close_stage()
         if line is not None:
             tqdm.write(line, file=sys.stdout)
-        self.files.update(1)
+        if self.files is not None:
+            self.files.update(1)
 
     def close(self) -> None:
         self._close_stage()
-        self.files.close()
+        if self.files is not None:
+            self.files.close()
 
     def _close_stage(self) -> None:
         if self.stage is not None:
@@ -137,11 +145,26 @@ def search_command(args: argparse.Namespace, scholar: Scholar) -> int:
             if passage.page_start == passage.page_end
             else f"pp. {passage.page_start}-{passage.page_end}"
         )
-        print(
-            f"{passage.rank}. [{passage.score:.3f}] {passage.title} ({passage.filename}, {pages})"
-        )
+        where = f"{passage.filename}, {pages}"
+        print(f"{passage.rank}. [{passage.similarity:.2f}] {passage.title} ({where})")
         excerpt = textwrap.shorten(passage.text, width=400, placeholder=" ...")
         print(textwrap.indent(textwrap.fill(excerpt, width=96), "   "))
+    return 0
+
+
+def eval_retrieval_command(args: argparse.Namespace, scholar: Scholar) -> int:
+    progress = TqdmProgress()
+    try:
+        scores = evaluate_retrieval(Path(args.beir_dir), scholar.settings, progress=progress)
+    finally:
+        progress.close()
+    result = scores["default"].to_json()
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{args.beir_dir}: {result.pop('queries')} judged queries")
+        for metric, value in result.items():
+            print(f"  {metric:<10} {value:.4f}")
     return 0
 
 
@@ -174,6 +197,17 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("query", metavar="QUERY")
     search.add_argument("--collection", default=DEFAULT_COLLECTION)
     search.add_argument("-k", type=int, default=5, help="how many passages (default 5)")
+
+    evaluation = commands.add_parser("eval", help="measure retrieval or answer quality")
+    evaluations = evaluation.add_subparsers(dest="evaluation", required=True, metavar="WHAT")
+    retrieval = evaluations.add_parser(
+        "retrieval",
+        help="nDCG@10, Recall@100, MRR@10 and MAP on a BEIR-format set",
+        description="Ingest a BEIR-format set into a temporary home and score retrieval on it.",
+    )
+    retrieval.add_argument("beir_dir", metavar="BEIR_DIR")
+    retrieval.add_argument("--json", action="store_true", help="print JSON instead of text")
+    retrieval.set_defaults(handler=eval_retrieval_command)
     return parser
 
 

@@ -12,7 +12,7 @@ from app.settings import Settings
 from ingest.pipeline import FileOutcome, IngestConfig, Ingestor, Progress, remove_document
 from ingest.readers import SUPPORTED_EXTENSIONS
 from rag.embedder import Embedder, load_embedder
-from rag.search import Passage, Searcher
+from rag.retrieve import Passage, Retriever
 from rag.store import (
     Chunk,
     Collection,
@@ -91,8 +91,8 @@ class Scholar:
         return Ingestor(self.store, self.embedder, self.indexes, self.settings.files_dir, config)
 
     @cached_property
-    def searcher(self) -> Searcher:
-        return Searcher(self.store, self.embedder, self.indexes)
+    def retriever(self) -> Retriever:
+        return Retriever(self.store, self.embedder, self.indexes)
 
     def collections(self) -> list[CollectionSummary]:
         ready = Document.status == DocumentStatus.READY
@@ -129,7 +129,7 @@ class Scholar:
         progress: Progress | None = None,
     ) -> Iterator[FileOutcome]:
         """Ingest files and folders (recursively), one outcome per file, as each one finishes."""
-        collection_id = self._collection_id(collection, create=True)
+        collection_id = self.collection_id(collection, create=True)
         for path in expand_paths(paths):
             yield self.ingestor.ingest_file(path, collection_id, password, progress)
 
@@ -142,13 +142,32 @@ class Scholar:
         remove_document(self.store, self.indexes, self.settings.files_dir, document_id)
         return summary
 
-    def search(self, query: str, collection: str = DEFAULT_COLLECTION, k: int = 5) -> list[Passage]:
+    def ingest_content(
+        self,
+        data: bytes,
+        filename: str,
+        collection: str = DEFAULT_COLLECTION,
+        password: str | None = None,
+        progress: Progress | None = None,
+    ) -> FileOutcome:
+        """Ingest one file given as bytes (an upload), stored under its content hash."""
+        collection_id = self.collection_id(collection, create=True)
+        return self.ingestor.ingest_bytes(data, filename, collection_id, password, progress)
+
+    def search(
+        self,
+        query: str,
+        collection: str = DEFAULT_COLLECTION,
+        k: int = 5,
+        document_ids: list[int] | None = None,
+    ) -> list[Passage]:
         if k < 1:
             raise ScholarError("the number of results must be at least 1")
-        collection_id = self._collection_id(collection)
-        return self.searcher.search(query, collection_id, k)
+        collection_id = self.collection_id(collection)
+        return self.retriever.retrieve(query, collection_id, k, document_ids)
 
-    def _collection_id(self, name: str, create: bool = False) -> int:
+    def collection_id(self, name: str, create: bool = False) -> int:
+        """The id of a collection by name; created on demand when `create` is set."""
         with self.store.session() as session:
             if create:
                 return ensure_collection(session, _valid_name(name)).id

@@ -32,6 +32,8 @@ from sqlalchemy.orm import (
     sessionmaker,
 )
 
+from rag.keyword_index import install_keyword_index
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -121,6 +123,7 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         Base.metadata.create_all(self.engine)
+        install_keyword_index(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager

@@ -47,7 +47,8 @@ def test_ingest_search_docs_delete_round_trip(
     results = json.loads(out)["results"]
     assert code == 0 and len(results) == 2
     assert set(results[0]) == {
-        "rank", "score", "document_id", "filename", "title", "page_start", "page_end", "text"
+        "rank", "score", "similarity", "document_id", "filename", "title", "page_start",
+        "page_end", "text",
     }  # fmt: skip
     assert (results[0]["rank"], results[0]["page_start"], results[0]["page_end"]) == (1, 3, 3)
     assert "flying buttresses" in results[0]["text"]

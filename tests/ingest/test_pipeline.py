@@ -39,7 +39,7 @@ def chunks_of(scholar: Scholar, document_id: int) -> list[Chunk]:
 
 
 def index_of(scholar: Scholar, collection: str = "default") -> VectorIndex:
-    return scholar.indexes.for_collection(scholar._collection_id(collection))
+    return scholar.indexes.for_collection(scholar.collection_id(collection))
 
 
 def row_counts(scholar: Scholar) -> tuple[int, int]:
