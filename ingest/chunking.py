@@ -2,7 +2,8 @@
 
 Chunks break at sentence ends, and at a page or paragraph end when one is near; consecutive
 chunks on the same page share about `overlap_tokens` of trailing sentences. A sentence never
-spans two pages here (page breaks split it), so every chunk's first and last page are exact.
+spans two pages here (page breaks split it), so every chunk's first and last page are exact;
+a form feed inside a chunk's text marks each page break.
 """
 
 import itertools
@@ -11,6 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 TokenCounter = Callable[[list[str]], list[int]]
+
+# Marks where a new page starts inside a chunk's text, so a quote's exact page can be found.
+PAGE_BREAK = "\f"
 
 PARAGRAPH_CUT_FILL = 0.6  # break early at a paragraph end once a chunk is this full
 PAGE_CUT_FILL = 0.4  # and at a page end once it is this full
@@ -154,7 +158,10 @@ def _overlap_start(units: list[_Unit], start: int, end: int, overlap_tokens: int
 def _draft(units: list[_Unit]) -> ChunkDraft:
     parts = [units[0].text]
     for previous, unit in itertools.pairwise(units):
-        parts.append("\n" if previous.ends_paragraph or previous.page != unit.page else " ")
+        if previous.page != unit.page:
+            parts.append(PAGE_BREAK)
+        else:
+            parts.append("\n" if previous.ends_paragraph else " ")
         parts.append(unit.text)
     return ChunkDraft(
         text="".join(parts),
