@@ -7,9 +7,10 @@ a form feed inside a chunk's text marks each page break.
 """
 
 import itertools
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from rag.sentences import split_sentences
 
 TokenCounter = Callable[[list[str]], list[int]]
 
@@ -19,14 +20,6 @@ PAGE_BREAK = "\f"
 PARAGRAPH_CUT_FILL = 0.6  # break early at a paragraph end once a chunk is this full
 PAGE_CUT_FILL = 0.4  # and at a page end once it is this full
 WORD_PIECE_CHARS = 64  # longer "words" (URLs, garbage) are cut so no piece outgrows a chunk
-
-_ABBREVIATIONS = {
-    "al", "cf", "dr", "e.g", "eq", "eqs", "etc", "fig", "figs", "i.e", "mr", "mrs", "ms", "no",
-    "pp", "prof", "ref", "refs", "sec", "st", "tab", "vol", "vs",
-}  # fmt: skip
-_CLOSERS = "\"'\u201d\u2019)\\]"
-_OPENERS = "\"'\u201c\u2018(\\["
-_SENTENCE_BREAK = re.compile(rf"(?<=[.!?])([{_CLOSERS}]*)\s+(?=[{_OPENERS}]?[A-Z0-9])")
 
 
 @dataclass(frozen=True)
@@ -43,19 +36,6 @@ class _Unit:
     page: int
     tokens: int
     ends_paragraph: bool
-
-
-def split_sentences(paragraph: str) -> list[str]:
-    sentences, start = [], 0
-    for match in _SENTENCE_BREAK.finditer(paragraph):
-        before = paragraph[start : match.start()]
-        last_word = before.rsplit(maxsplit=1)[-1].rstrip(".").lower() if before.split() else ""
-        if last_word in _ABBREVIATIONS or (len(last_word) == 1 and last_word.isalpha()):
-            continue
-        sentences.append(paragraph[start : match.end(1)].strip())
-        start = match.end()
-    sentences.append(paragraph[start:].strip())
-    return [sentence for sentence in sentences if sentence]
 
 
 def chunk_pages(

@@ -1,10 +1,9 @@
 import itertools
 import re
 
-import pytest
-
-from ingest.chunking import chunk_pages, split_sentences
+from ingest.chunking import chunk_pages
 from rag.embedder import Embedder
+from rag.sentences import split_sentences
 
 MARKER = re.compile(r"Item (\d+) of page (\d+)\.")
 
@@ -92,20 +91,3 @@ def test_empty_pages_give_no_chunks_and_keep_numbering(embedder: Embedder) -> No
     assert [(c.page_start, c.page_end, c.text) for c in chunks] == [
         (2, 2, "Only the second page has text.")
     ]
-
-
-@pytest.mark.parametrize(
-    ("paragraph", "sentences"),
-    [
-        ("One. Two! Three? Four", ["One.", "Two!", "Three?", "Four"]),
-        (
-            "As shown by Lo et al. 2020, it works. Next.",
-            ["As shown by Lo et al. 2020, it works.", "Next."],
-        ),
-        ("See Fig. 3 and e.g. Table 2. Done.", ["See Fig. 3 and e.g. Table 2.", "Done."]),
-        ('He said "Stop." Then left.', ['He said "Stop."', "Then left."]),
-        ("Version 2.5 is out. Get it.", ["Version 2.5 is out.", "Get it."]),
-    ],
-)
-def test_split_sentences(paragraph: str, sentences: list[str]) -> None:
-    assert split_sentences(paragraph) == sentences

@@ -1,0 +1,24 @@
+"""Sentence splitting for English prose, shared by chunking, citation checks and evidence."""
+
+import re
+
+_ABBREVIATIONS = {
+    "al", "cf", "dr", "e.g", "eq", "eqs", "etc", "fig", "figs", "i.e", "mr", "mrs", "ms", "no",
+    "pp", "prof", "ref", "refs", "sec", "st", "tab", "vol", "vs",
+}  # fmt: skip
+_CLOSERS = "\"'\u201d\u2019)\\]"
+_OPENERS = "\"'\u201c\u2018(\\["
+_SENTENCE_BREAK = re.compile(rf"(?<=[.!?])([{_CLOSERS}]*)\s+(?=[{_OPENERS}]?[A-Z0-9])")
+
+
+def split_sentences(paragraph: str) -> list[str]:
+    sentences, start = [], 0
+    for match in _SENTENCE_BREAK.finditer(paragraph):
+        before = paragraph[start : match.start()]
+        last_word = before.rsplit(maxsplit=1)[-1].rstrip(".").lower() if before.split() else ""
+        if last_word in _ABBREVIATIONS or (len(last_word) == 1 and last_word.isalpha()):
+            continue
+        sentences.append(paragraph[start : match.end(1)].strip())
+        start = match.end()
+    sentences.append(paragraph[start:].strip())
+    return [sentence for sentence in sentences if sentence]

@@ -1,0 +1,20 @@
+import pytest
+
+from rag.sentences import split_sentences
+
+
+@pytest.mark.parametrize(
+    ("paragraph", "sentences"),
+    [
+        ("One. Two! Three? Four", ["One.", "Two!", "Three?", "Four"]),
+        (
+            "As shown by Lo et al. 2020, it works. Next.",
+            ["As shown by Lo et al. 2020, it works.", "Next."],
+        ),
+        ("See Fig. 3 and e.g. Table 2. Done.", ["See Fig. 3 and e.g. Table 2.", "Done."]),
+        ('He said "Stop." Then left.', ['He said "Stop."', "Then left."]),
+        ("Version 2.5 is out. Get it.", ["Version 2.5 is out.", "Get it."]),
+    ],
+)
+def test_split_sentences(paragraph: str, sentences: list[str]) -> None:
+    assert split_sentences(paragraph) == sentences
