@@ -10,10 +10,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from app.evaluate import evaluate_retrieval
+from app.cli_model import add_model_commands
+from app.cli_reliability import add_reliability_commands
+from app.evaluate import evaluate_qa, evaluate_retrieval
 from app.service import DEFAULT_COLLECTION, Scholar, ScholarError
 from app.settings import Settings, SettingsError
 from ingest.pipeline import FileOutcome, IngestStatus
+from rag.citations import Citation
+from rag.prompt import page_label
 
 Handler = Callable[[argparse.Namespace, Scholar], int]
 
@@ -140,16 +144,81 @@ def search_command(args: argparse.Namespace, scholar: Scholar) -> int:
     if not passages:
         print("no passages found")
     for passage in passages:
-        pages = (
-            f"p. {passage.page_start}"
-            if passage.page_start == passage.page_end
-            else f"pp. {passage.page_start}-{passage.page_end}"
-        )
-        where = f"{passage.filename}, {pages}"
+        where = f"{passage.filename}, {page_label(passage)}"
         print(f"{passage.rank}. [{passage.similarity:.2f}] {passage.title} ({where})")
         excerpt = textwrap.shorten(passage.text, width=400, placeholder=" ...")
         print(textwrap.indent(textwrap.fill(excerpt, width=96), "   "))
     return 0
+
+
+def ask_command(args: argparse.Namespace, scholar: Scholar) -> int:
+    stream = scholar.ask(args.question, args.collection, args.doc, args.conversation)
+    for piece in stream:
+        if not args.json:
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+    answer = stream.result()
+    if args.json:
+        print(json.dumps(answer.to_json()))
+        return 0
+    print("\n")
+    if answer.found:
+        print(f"Answer with citations: {answer.text}\n")
+        _print_quotes("Sources", answer.citations)
+        _print_quotes("Evidence", answer.evidence)
+        if answer.unsupported:
+            print("Not supported by the sources:")
+            for sentence in answer.unsupported:
+                print(f"  - {sentence}")
+    else:
+        for passage in answer.retrieved[:3]:
+            print(f"  {passage.title} ({passage.filename}, {page_label(passage)})")
+    timings = answer.timings
+    print(
+        f"\nconversation {answer.conversation_id} (continue with --conversation "
+        f"{answer.conversation_id}); retrieval {timings.retrieve_ms:.0f} ms, first token "
+        f"{timings.ttft_ms:.0f} ms, {timings.tokens_per_s:.1f} tokens/s"
+    )
+    return 0
+
+
+def _print_quotes(heading: str, citations: list[Citation]) -> None:
+    if not citations:
+        return
+    print(f"{heading}:")
+    for citation in citations:
+        print(f"  [{citation.n}] {citation.title} ({citation.filename}, p. {citation.page}):")
+        print(textwrap.indent(textwrap.fill(f'"{citation.quote}"', width=92), "      "))
+
+
+def summarize_command(args: argparse.Namespace, scholar: Scholar) -> int:
+    progress = TqdmProgress()
+    try:
+        summary = scholar.summarize(args.document_id, progress, refresh=args.refresh)
+    finally:
+        progress.close()
+    if args.json:
+        print(json.dumps(summary.to_json()))
+        return 0
+    print(f"TL;DR: {summary.tldr} {_pages(summary.tldr_pages)}")
+    for section in summary.sections:
+        print(f"\n{section.heading}")
+        for point in section.points:
+            print(
+                textwrap.fill(
+                    f"{point.text} {_pages(point.pages)}",
+                    96,
+                    initial_indent="  - ",
+                    subsequent_indent="    ",
+                )
+            )
+    return 0
+
+
+def _pages(pages: list[int]) -> str:
+    if not pages:
+        return ""
+    return f"(p. {pages[0]})" if len(pages) == 1 else f"(pp. {', '.join(map(str, pages))})"
 
 
 def eval_retrieval_command(args: argparse.Namespace, scholar: Scholar) -> int:
@@ -165,6 +234,22 @@ def eval_retrieval_command(args: argparse.Namespace, scholar: Scholar) -> int:
         print(f"{args.beir_dir}: {result.pop('queries')} judged queries")
         for metric, value in result.items():
             print(f"  {metric:<10} {value:.4f}")
+    return 0
+
+
+def eval_qa_command(args: argparse.Namespace, scholar: Scholar) -> int:
+    progress = TqdmProgress()
+    try:
+        scores = evaluate_qa(Path(args.file), scholar, args.collection, progress)
+    finally:
+        progress.close()
+    result = scores.to_json()
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{args.file}: {result.pop('questions')} questions")
+    for metric, value in result.items():
+        print(f"  {metric:<20} {'n/a' if value is None else value}")
     return 0
 
 
@@ -198,6 +283,21 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--collection", default=DEFAULT_COLLECTION)
     search.add_argument("-k", type=int, default=5, help="how many passages (default 5)")
 
+    ask = command("ask", ask_command, "answer a question from the documents, with citations")
+    ask.add_argument("question", metavar="QUESTION")
+    ask.add_argument("--collection", default=DEFAULT_COLLECTION)
+    ask.add_argument(
+        "--doc", type=int, action="append", metavar="ID", help="only this document (repeatable)"
+    )
+    ask.add_argument("--conversation", type=int, metavar="ID", help="continue a conversation")
+
+    summarize = command("summarize", summarize_command, "a structured summary with page references")
+    summarize.add_argument("document_id", type=int, metavar="DOC_ID")
+    summarize.add_argument("--refresh", action="store_true", help="write it again")
+
+    add_model_commands(commands)
+    add_reliability_commands(commands)
+
     evaluation = commands.add_parser("eval", help="measure retrieval or answer quality")
     evaluations = evaluation.add_subparsers(dest="evaluation", required=True, metavar="WHAT")
     retrieval = evaluations.add_parser(
@@ -208,6 +308,15 @@ def build_parser() -> argparse.ArgumentParser:
     retrieval.add_argument("beir_dir", metavar="BEIR_DIR")
     retrieval.add_argument("--json", action="store_true", help="print JSON instead of text")
     retrieval.set_defaults(handler=eval_retrieval_command)
+    qa = evaluations.add_parser(
+        "qa",
+        help="answer recall, citation accuracy, abstention and latency on a JSONL question file",
+        description='Ask each {"question","answer","document"?,"page"?} line and score answers.',
+    )
+    qa.add_argument("file", metavar="FILE.jsonl")
+    qa.add_argument("--collection", default=DEFAULT_COLLECTION)
+    qa.add_argument("--json", action="store_true", help="print JSON instead of text")
+    qa.set_defaults(handler=eval_qa_command)
     return parser
 
 

@@ -1,4 +1,5 @@
-"""Retrieval evaluation on BEIR-format sets, through the normal ingestion and retrieval path.
+"""Evaluation through the normal ingestion, retrieval and answering path: retrieval quality on
+BEIR-format sets, answer quality on question files.
 
 A BEIR folder holds `corpus.jsonl` ({"_id","title","text"}), `queries.jsonl` ({"_id","text"})
 and `qrels/test.tsv` (query-id, corpus-id, score; graded scores allowed). Gains are the graded
@@ -8,6 +9,8 @@ scores themselves, as in pytrec_eval and the BEIR papers.
 import dataclasses
 import json
 import math
+import re
+import statistics
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -197,4 +200,74 @@ def _scores(runs: list[tuple[list[str], dict[str, int]]]) -> RetrievalScores:
         mrr_at_10=sum(reciprocal_rank_at(ranked, judged, 10) for ranked, judged in runs) / count,
         map=sum(average_precision(ranked, judged) for ranked, judged in runs) / count,
         queries=count,
+    )
+
+
+@dataclass(frozen=True)
+class QaScores:
+    answer_recall: float  # reference tokens found in what the user reads: answer and evidence
+    model_answer_recall: float  # ... in the model's own words only
+    citation_accuracy: float | None  # questions with a known page whose page is cited
+    abstention_rate: float
+    latency_p50_ms: float
+    latency_p95_ms: float
+    questions: int
+
+    def to_json(self) -> dict[str, float | int | None]:
+        return {
+            name: round(value, 4) if isinstance(value, float) else value
+            for name, value in dataclasses.asdict(self).items()
+        }
+
+
+_ARTICLES = {"a", "an", "the"}
+
+
+def answer_tokens(text: str) -> set[str]:
+    """Lower-cased words without punctuation and articles (as in SQuAD's normalization)."""
+    return {word for word in re.findall(r"\w+", text.lower()) if word not in _ARTICLES}
+
+
+def token_recall(reference: str, answer: str) -> float:
+    expected = answer_tokens(reference)
+    return len(expected & answer_tokens(answer)) / len(expected) if expected else 0.0
+
+
+def evaluate_qa(
+    path: Path, scholar: Scholar, collection: str, progress: Progress | None = None
+) -> QaScores:
+    """Ask every question of a JSONL file (`{"question","answer","document"?,"page"?}`)."""
+    rows = _jsonl(path)
+    if not rows:
+        raise ScholarError(f"{path} holds no questions")
+    recall, model_recall, latencies, cited_right, abstained = [], [], [], [], 0
+    for done, row in enumerate(rows, start=1):
+        if "question" not in row or "answer" not in row:
+            raise ScholarError(f'{path}:{done}: each line needs "question" and "answer"')
+        answer = scholar.ask(str(row["question"]), collection).result()
+        shown = " ".join([answer.text, *(quote.quote for quote in answer.evidence)])
+        recall.append(token_recall(str(row["answer"]), shown))
+        model_recall.append(token_recall(str(row["answer"]), answer.text))
+        latencies.append(answer.timings.total_ms)
+        abstained += not answer.found
+        if row.get("page") is not None:
+            cited = [*answer.citations, *answer.evidence]
+            cited_right.append(
+                any(
+                    citation.page == int(row["page"])
+                    and row.get("document") in (None, citation.filename, citation.title)
+                    for citation in cited
+                )
+            )
+        if progress:
+            progress("questions", done, len(rows))
+    latencies.sort()
+    return QaScores(
+        answer_recall=statistics.mean(recall),
+        model_answer_recall=statistics.mean(model_recall),
+        citation_accuracy=statistics.mean(cited_right) if cited_right else None,
+        abstention_rate=abstained / len(rows),
+        latency_p50_ms=statistics.median(latencies),
+        latency_p95_ms=latencies[min(len(latencies) - 1, math.ceil(0.95 * len(latencies)) - 1)],
+        questions=len(rows),
     )

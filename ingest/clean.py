@@ -16,6 +16,14 @@ NUMBERED_RUNNING_WORDS = 6  # "Page 3 of 12", "IRM 2.3.59": short lines may diff
 # (and "na¨\u0131ve", with a dotless i, for "naïve").
 _SPACING_ACCENTS = {"\u00a8": "\u0308", "\u00b4": "\u0301", "\u02c6": "\u0302", "\u02dc": "\u0303"}
 _DETACHED_ACCENT = re.compile(f"([{''.join(_SPACING_ACCENTS)}])([A-Za-z\u0131])")
+# Fake bold: every glyph drawn twice at a small offset, read as "B B O O L L D D" (or "BBOOLLDD").
+# Three or more doubled glyphs in a row are taken as one; shorter runs can be real text.
+MIN_DOUBLED_GLYPHS = 3
+_DOUBLED_SPACED = re.compile(r"(?<!\S)(\S) \1(?: (\S) \2){2,}(?!\S)")
+_DOUBLED_JOINED = re.compile(r"\b(?:(\w)\1){3,}\b")
+_CAMEL_BOUNDARY = re.compile(r"(?<=[A-Z]{2})(?=[A-Z][a-z])")  # "SAMPLETesting": lost space
+# Some LaTeX fonts map the "ff" ligature to U+21B5 (an arrow), as in "e↵orts".
+_FF_LIGATURE = re.compile(r"(?<=\w)\u21b5|\u21b5(?=\w)")
 _HYPHEN_BREAK = re.compile(r"(\w)-\n(?=[a-z])")
 _SPACES = re.compile(r"[ \t\f\v\u00a0\u2000-\u200b\u3000]+")
 _SENTENCE_END = re.compile(r"[.!?:;][\"')\]]?$")
@@ -39,7 +47,34 @@ def _normalize_lines(page: str) -> list[str]:
     text = unicodedata.normalize("NFKC", page).replace("\r\n", "\n").replace("\r", "\n")
     text = text.replace("\u00ad", "")  # soft hyphens
     text = _HYPHEN_BREAK.sub(r"\1", text)
-    return [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
+    lines = _join_doubled_glyph_lines(text.split("\n"))
+    return [_repair_glyphs(_SPACES.sub(" ", line).strip()) for line in lines]
+
+
+def _join_doubled_glyph_lines(lines: list[str]) -> list[str]:
+    """Fake bold can also come out one glyph per line, each twice ("B", "B", "O", "O", ...,
+    " ", " " between words): such a run becomes one line of its glyphs, once each."""
+    joined: list[str] = []
+    run: list[str] = []
+    for line in [*lines, ""]:
+        if len(line) == 1:
+            run.append(line)
+            continue
+        pairs = len(run) // 2
+        doubled = len(run) % 2 == 0 and all(run[2 * i] == run[2 * i + 1] for i in range(pairs))
+        if doubled and pairs >= MIN_DOUBLED_GLYPHS:
+            joined.append(_CAMEL_BOUNDARY.sub(" ", "".join(run[::2])))
+        else:
+            joined += run
+        run = []
+        joined.append(line)
+    return joined[:-1]
+
+
+def _repair_glyphs(line: str) -> str:
+    line = _FF_LIGATURE.sub("ff", line)
+    line = _DOUBLED_SPACED.sub(lambda match: _CAMEL_BOUNDARY.sub(" ", match[0][::4]), line)
+    return _DOUBLED_JOINED.sub(lambda match: match[0][::2], line)
 
 
 def _signature(line: str) -> str:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from ingest.chunking import ChunkDraft, chunk_pages
 from ingest.clean import clean_pages
+from ingest.names import display_name
 from ingest.readers import (
     SUPPORTED_EXTENSIONS,
     FailureReason,
@@ -38,7 +39,7 @@ from rag.store import (
     document_by_hash,
     hash_in_use,
 )
-from rag.vector_index import IndexRegistry
+from rag.vector_index import TEMPORARY_SUFFIX, IndexRegistry
 
 Progress = Callable[[str, int, int], None]  # (stage: "read" | "embed", done, total)
 
@@ -147,7 +148,7 @@ class Ingestor:
         source: str | None = None,
     ) -> FileOutcome:
         """Ingest one file's content; every problem becomes a failed outcome, never an exception."""
-        source = source or filename
+        source = source or display_name(filename)
         try:
             return self._ingest_bytes(data, filename, collection_id, password, progress, source)
         except Exception as error:  # a bug or a full disk must not stop the rest of the batch
@@ -163,6 +164,7 @@ class Ingestor:
         progress: Progress | None,
         source: str,
     ) -> FileOutcome:
+        filename = display_name(filename)
         extension = extension_of(Path(filename))
         if extension not in SUPPORTED_EXTENSIONS:
             error = IngestError(FailureReason.UNSUPPORTED_TYPE, unsupported_message(extension))
@@ -182,13 +184,15 @@ class Ingestor:
             return _failed(source, error, seconds)
         started = time.perf_counter()
         try:
-            document_id = self._store(collection_id, prepared)
-        except IntegrityError:  # another process stored the same file a moment ago
-            with self.store.session() as session:
-                existing = document_by_hash(session, collection_id, sha256)
-                if existing is not None:
-                    return _duplicate(source, existing)
-            raise
+            with self.indexes.writing():
+                existing = self._ready_copy(collection_id, sha256)
+                document_id = existing.id if existing else self._store(collection_id, prepared)
+        except IntegrityError:  # a writer that bypassed the lock stored the same file just now
+            existing = self._ready_copy(collection_id, sha256)
+            if existing is None:
+                raise
+        if existing is not None:  # another process stored the same file while this one worked
+            return _duplicate(source, existing)
         seconds["index"] = time.perf_counter() - started
         return FileOutcome(
             source=source,
@@ -198,6 +202,11 @@ class Ingestor:
             chunks=len(prepared.drafts),
             seconds=seconds,
         )
+
+    def _ready_copy(self, collection_id: int, sha256: str) -> Document | None:
+        with self.store.session() as session:
+            existing = document_by_hash(session, collection_id, sha256)
+            return existing if existing and existing.status == DocumentStatus.READY else None
 
     def _prepare(
         self,
@@ -244,8 +253,11 @@ class Ingestor:
         )
 
     def _store(self, collection_id: int, prepared: _Prepared) -> int:
+        """Original, rows (status indexing), vectors, then status ready, in that order, so that a
+        crash at any point leaves only what `scholar doctor --repair` removes: an unreferenced
+        original, a document still indexing, or vectors of such a document."""
         self._save_original(prepared)
-        with self.store.session() as session:
+        with self.store.session(write=True) as session:
             _forget(session, self.indexes, collection_id, prepared.sha256)
             document = Document(
                 collection_id=collection_id,
@@ -278,7 +290,7 @@ class Ingestor:
         index = self.indexes.for_collection(collection_id)
         try:
             index.add(chunk_ids, prepared.vectors)
-            with self.store.session() as session:
+            with self.store.session(write=True) as session:
                 session.execute(
                     update(Document)
                     .where(Document.id == document_id)
@@ -294,7 +306,7 @@ class Ingestor:
         if target.exists():
             return
         self.files_dir.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        temporary = target.with_name(f".{target.name}.{os.getpid()}{TEMPORARY_SUFFIX}")
         with open(temporary, "wb") as handle:
             handle.write(prepared.data)
             handle.flush()
@@ -310,7 +322,10 @@ class Ingestor:
         size: int,
         error: IngestError,
     ) -> None:
-        with self.store.session() as session:
+        with self.indexes.writing(), self.store.session(write=True) as session:
+            existing = document_by_hash(session, collection_id, sha256)
+            if existing is not None and existing.status == DocumentStatus.READY:
+                return  # stored by another process meanwhile (with the right password, say)
             _forget(session, self.indexes, collection_id, sha256)
             session.add(
                 Document(
@@ -330,21 +345,22 @@ def remove_document(
     store: Store, indexes: IndexRegistry, files_dir: Path, document_id: int
 ) -> bool:
     """Delete a document with its chunks, vectors and (if no other document shares it) original."""
-    with store.session() as session:
-        document = session.get(Document, document_id)
-        if document is None:
-            return False
-        collection_id, sha256, extension = (
-            document.collection_id,
-            document.sha256,
-            document.extension,
-        )
-        document.status = DocumentStatus.INDEXING  # invisible while it is being taken apart
-    with store.session() as session:
-        _forget(session, indexes, collection_id, sha256)
-        still_used = hash_in_use(session, sha256)
-    if not still_used:
-        original_path(files_dir, sha256, extension).unlink(missing_ok=True)
+    with indexes.writing():
+        with store.session(write=True) as session:
+            document = session.get(Document, document_id)
+            if document is None:
+                return False
+            collection_id, sha256, extension = (
+                document.collection_id,
+                document.sha256,
+                document.extension,
+            )
+            document.status = DocumentStatus.INDEXING  # invisible while it is taken apart
+        with store.session(write=True) as session:
+            _forget(session, indexes, collection_id, sha256)
+            still_used = hash_in_use(session, sha256)
+        if not still_used:
+            original_path(files_dir, sha256, extension).unlink(missing_ok=True)
     return True
 
 

@@ -49,6 +49,25 @@ class Passage:
     page_end: int
     text: str
 
+    @classmethod
+    def from_chunk(
+        cls, chunk: Chunk, rank: int = 0, score: float = 0.0, similarity: float = 0.0
+    ) -> "Passage":
+        """A stored chunk (with its document loaded) as a passage."""
+        return cls(
+            rank=rank,
+            score=score,
+            similarity=similarity,
+            chunk_id=chunk.id,
+            document_id=chunk.document_id,
+            ordinal=chunk.ordinal,
+            filename=chunk.document.filename,
+            title=chunk.document.title,
+            page_start=chunk.page_start,
+            page_end=chunk.page_end,
+            text=chunk.text,
+        )
+
     def to_json(self) -> dict[str, object]:
         return {
             "rank": self.rank,
@@ -164,21 +183,9 @@ class Retriever:
             ):
                 continue
             kept.append(vector)
-            chunk = scope.chunks[chunk_id]
+            similarity = float(vector @ query_vector)
             passages.append(
-                Passage(
-                    rank=len(passages) + 1,
-                    score=score,
-                    similarity=float(vector @ query_vector),
-                    chunk_id=chunk_id,
-                    document_id=chunk.document_id,
-                    ordinal=chunk.ordinal,
-                    filename=chunk.document.filename,
-                    title=chunk.document.title,
-                    page_start=chunk.page_start,
-                    page_end=chunk.page_end,
-                    text=chunk.text,
-                )
+                Passage.from_chunk(scope.chunks[chunk_id], len(passages) + 1, score, similarity)
             )
             if len(passages) == k:
                 break

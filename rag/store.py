@@ -1,4 +1,5 @@
-"""The store: collections, documents and chunks in SQL (SQLite by default, PostgreSQL by URL).
+"""The store: collections, documents, chunks, conversations and summaries in SQL (SQLite by
+default, PostgreSQL by URL).
 
 The database is the source of truth. Each chunk keeps its embedding, so a collection's vector
 index can always be rebuilt from here.
@@ -11,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
+    Connection,
     ForeignKey,
     LargeBinary,
     String,
@@ -21,6 +23,7 @@ from sqlalchemy import (
     func,
     select,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import (
     DeclarativeBase,
@@ -107,7 +110,58 @@ class Chunk(Base):
     document: Mapped[Document] = relationship(back_populates="chunks")
 
 
+class Conversation(Base):
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    collection_id: Mapped[int] = mapped_column(
+        ForeignKey("collections.id", ondelete="CASCADE"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+    turns: Mapped[list["ConversationTurn"]] = relationship(
+        back_populates="conversation",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="ConversationTurn.id",
+    )
+
+
+class ConversationTurn(Base):
+    __tablename__ = "conversation_turns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    details: Mapped[str] = mapped_column(Text)  # the answer's JSON: citations, evidence, timings
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+    conversation: Mapped[Conversation] = relationship(back_populates="turns")
+
+
+class StoredSummary(Base):
+    __tablename__ = "summaries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), index=True
+    )
+    generator: Mapped[str] = mapped_column(String(1024))  # which model wrote it
+    content: Mapped[str] = mapped_column(Text)  # the summary's JSON
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+WRITE_OPTION = "scholar_write"  # execution option that marks a connection's work as a write
+SCHEMA_LOCK_KEY = 7_330_001  # PostgreSQL advisory lock taken while the schema is created
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # SQLAlchemy, not the sqlite3 module, opens transactions (see _sqlite_begin).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -115,21 +169,42 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_begin(connection: Connection) -> None:
+    """Writes start with BEGIN IMMEDIATE: they wait (busy_timeout) for the write lock up front.
+    A deferred transaction that reads and then writes gets SQLITE_BUSY ("database is locked")
+    at once, without waiting, when another process committed in between."""
+    write = connection.get_execution_options().get(WRITE_OPTION, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
 class Store:
-    """An engine and a session factory over the schema above."""
+    """An engine and two session factories (reads, writes) over the schema above."""
 
     def __init__(self, url: str) -> None:
         self.engine: Engine = create_engine(url)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        Base.metadata.create_all(self.engine)
-        install_keyword_index(self.engine)
+            event.listen(self.engine, "begin", _sqlite_begin)
+        writer = self.engine.execution_options(**{WRITE_OPTION: True})
+        with writer.begin() as connection:
+            # Several processes may open a new database at once; one creates the schema.
+            if self.engine.dialect.name == "postgresql":
+                connection.execute(select(func.pg_advisory_xact_lock(SCHEMA_LOCK_KEY)))
+            Base.metadata.create_all(connection)
+            install_keyword_index(connection)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._write_sessions = sessionmaker(writer, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A unit of work: committed when the block ends normally, rolled back otherwise."""
-        with self._sessions() as session, session.begin():
+    def session(self, write: bool = False) -> Iterator[Session]:
+        """A unit of work: committed when the block ends normally, rolled back otherwise.
+        Pass `write=True` when the block reads and then writes (it takes the write lock first)."""
+        factory = self._write_sessions if write else self._sessions
+        with factory() as session, session.begin():
             yield session
 
     def dispose(self) -> None:
@@ -141,6 +216,17 @@ def collection_named(session: Session, name: str) -> Collection | None:
 
 
 def ensure_collection(session: Session, name: str) -> Collection:
+    """The collection of this name, created if missing. Safe when two processes create it at
+    once: the insert skips an existing name instead of failing, and it comes first, so on
+    SQLite the transaction takes the write lock before it reads anything."""
+    dialect = session.get_bind().dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+        session.execute(
+            insert(Collection)
+            .values(name=name, created_at=utc_now())
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
     collection = collection_named(session, name)
     if collection is None:
         collection = Collection(name=name)

@@ -2,18 +2,52 @@
 
 Writers take an exclusive file lock around read-modify-write, so two processes ingesting into
 one collection never lose each other's vectors; readers reload only when the file changed.
+Indexes are read and written only in FAISS's own format (never pickled).
 """
 
 import fcntl
 import os
+import struct
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import IO
 
 import faiss
 import numpy as np
 
 INDEX_FILE = "dense.faiss"
+TEMPORARY_SUFFIX = ".tmp"  # `.dense.faiss.<pid>.tmp` while a write is under way
+WRITER_LOCK = ".writer.lock"
+_ID_MAP_HEADER = struct.Struct("<4siq")  # IndexIDMap2's fourcc, dimension, vector count
+
+
+class FileLock:
+    """An exclusive lock shared by processes (flock) and threads; re-entrant within a thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._thread_lock = threading.RLock()
+        self._depth = 0
+        self._handle: IO[str] | None = None
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self._thread_lock:
+            if self._depth == 0:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._handle = open(self.path, "a")  # noqa: SIM115 (kept open while held)
+                fcntl.flock(self._handle, fcntl.LOCK_EX)
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0 and self._handle is not None:
+                    fcntl.flock(self._handle, fcntl.LOCK_UN)
+                    self._handle.close()
+                    self._handle = None
 
 
 class VectorIndex:
@@ -24,6 +58,7 @@ class VectorIndex:
         self.path = folder / INDEX_FILE
         self._cached: faiss.Index | None = None
         self._cached_stamp: tuple[int, int] | None = None
+        self._lock = FileLock(folder / ".lock")
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         with self._locked():
@@ -53,6 +88,12 @@ class VectorIndex:
             index.add_with_ids(vectors, _as_ids(ids))
             self._write(index)
 
+    def clear(self) -> None:
+        """Remove the index file (a collection with no passages has none)."""
+        with self._locked():
+            self.path.unlink(missing_ok=True)
+            self._cached, self._cached_stamp = None, None
+
     def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         """The k nearest chunk ids to one query vector, best first, with their scores."""
         index = self._current()
@@ -70,6 +111,18 @@ class VectorIndex:
     def __len__(self) -> int:
         index = self._current()
         return 0 if index is None else index.ntotal
+
+    def stored_count(self) -> int | None:
+        """How many vectors the file on disk holds, from its header alone (cheap for any size);
+        None when there is no file, ValueError when it is not an index of ours."""
+        try:
+            with open(self.path, "rb") as handle:
+                header = handle.read(_ID_MAP_HEADER.size)
+        except FileNotFoundError:
+            return None
+        if len(header) < _ID_MAP_HEADER.size or header[:4] != b"IxM2":
+            raise ValueError(f"{self.path} is not a FAISS IndexIDMap2 file")
+        return _ID_MAP_HEADER.unpack(header)[2]
 
     def _stamp(self) -> tuple[int, int] | None:
         try:
@@ -91,7 +144,7 @@ class VectorIndex:
         return faiss.read_index(str(self.path))
 
     def _write(self, index: faiss.Index) -> None:
-        temporary = self.path.with_name(f".{INDEX_FILE}.{os.getpid()}.tmp")
+        temporary = self.path.with_name(f".{INDEX_FILE}.{os.getpid()}{TEMPORARY_SUFFIX}")
         faiss.write_index(index, str(temporary))
         with open(temporary, "rb") as written:
             os.fsync(written.fileno())
@@ -103,23 +156,23 @@ class VectorIndex:
             os.close(directory)
         self._cached, self._cached_stamp = index, self._stamp()
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.folder / ".lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+    def _locked(self) -> AbstractContextManager[None]:
+        return self._lock.held()
 
 
 class IndexRegistry:
-    """The indexes of all collections under one folder: `<root>/<collection id>/dense.faiss`."""
+    """The indexes of all collections under one folder: `<root>/<collection id>/dense.faiss`,
+    and the writer lock that every change to store and indexes together is made under."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self._indexes: dict[int, VectorIndex] = {}
+        self._writer = FileLock(root / WRITER_LOCK)
+
+    def writing(self) -> AbstractContextManager[None]:
+        """Held while documents move between states (rows, vectors and originals together), so
+        no other process sees or repairs a change half made; re-entrant within a thread."""
+        return self._writer.held()
 
     def for_collection(self, collection_id: int) -> VectorIndex:
         if collection_id not in self._indexes:

@@ -1,7 +1,9 @@
 """Shared fixtures: PDFs built with known text on known pages, a fresh home per test, the real
 bundled embedder (loaded once per session)."""
 
+import dataclasses
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,6 +22,9 @@ PAPERS = SHARED_DATA / "pdfs" / "papers"
 TRICKY = SHARED_DATA / "pdfs" / "tricky"
 
 PdfMaker = Callable[..., Path]
+
+# A PostgreSQL server for the store's tests (.ci/run starts one); they run on SQLite only without.
+PG_URL_VARIABLE = "SCHOLAR_TEST_PG_URL"
 
 
 def require_shared(path: Path) -> Path:
@@ -68,10 +73,18 @@ def make_pdf(tmp_path: Path) -> PdfMaker:
     return make
 
 
+@pytest.fixture(scope="session")
+def shared_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One converted-model cache for the whole session: the first test that needs the default
+    generator converts it, the rest reuse it."""
+    return tmp_path_factory.mktemp("models")
+
+
 @pytest.fixture
-def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_models_dir: Path) -> Settings:
     home = tmp_path / "home"
     monkeypatch.setenv("SCHOLAR_HOME", str(home))
+    monkeypatch.setenv("SCHOLAR_MODELS_DIR", str(shared_models_dir))
     for name in ("SCHOLAR_DB_URL", "SCHOLAR_CHUNK_TOKENS", "SCHOLAR_CHUNK_OVERLAP"):
         monkeypatch.delenv(name, raising=False)
     return Settings.from_env()
@@ -125,3 +138,42 @@ TOPIC_PAGES = [
         "Video assistant referees now check tight offside decisions before a goal is awarded.",
     ],
 ]
+
+
+def _postgres_admin_url() -> str | None:
+    url = os.environ.get(PG_URL_VARIABLE) or os.environ.get("SCHOLAR_DB_URL", "")
+    return url if url.startswith("postgresql") else None
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: SQLite in the test's folder, or a new PostgreSQL database on the
+    server that SCHOLAR_TEST_PG_URL names (dropped afterwards)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'scholar.db'}"
+        return
+    admin_url = _postgres_admin_url()
+    if admin_url is None:
+        pytest.skip(f"no PostgreSQL server: set {PG_URL_VARIABLE} (.ci/run starts one)")
+    pytest.importorskip("psycopg", reason="the PostgreSQL driver (psycopg[binary]) is missing")
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    name = f"scholar_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture
+def any_scholar(settings: Settings, db_url: str) -> Iterator[Scholar]:
+    """A Scholar on each database the suite can reach (see `db_url`)."""
+    service = Scholar(dataclasses.replace(settings, db_url=db_url))
+    yield service
+    service.store.dispose()

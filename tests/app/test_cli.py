@@ -112,3 +112,30 @@ def test_the_console_script_runs_offline(settings: Settings, make_pdf: PdfMaker)
     assert result.returncode == 0, result.stderr
     assert "1 ingested" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_ask_streams_then_prints_sources_or_json(
+    settings: Settings,
+    make_pdf: PdfMaker,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SCHOLAR_MAX_NEW_TOKENS", "32")
+    run(capsys, "ingest", str(make_pdf("topics.pdf", TOPIC_PAGES)))
+    code, out, _ = run(capsys, "ask", "Why could Gothic cathedrals have large windows?", "--json")
+    answer = json.loads(out)
+    assert code == 0
+    assert set(answer) == {
+        "answer", "found", "citations", "evidence", "unsupported_sentences", "retrieved",
+        "timings", "conversation_id",
+    }  # fmt: skip
+    assert set(answer["timings"]) == {
+        "retrieve_ms", "prompt_ms", "prefill_ms", "ttft_ms", "total_ms", "tokens_per_s"
+    }  # fmt: skip
+    assert set(answer["evidence"][0]) == {"n", "document_id", "filename", "title", "page", "quote"}
+    assert answer["evidence"][0]["page"] == 3
+
+    code, out, _ = run(capsys, "ask", "Who won the 1998 Eurovision Song Contest?")
+    assert code == 0
+    assert out.startswith("I could not find an answer to this in the documents.")
+    assert "(topics.pdf, p." in out

@@ -55,3 +55,26 @@ def test_whitespace_ligatures_and_detached_accents_are_normalized() -> None:
 def test_non_latin_text_is_preserved() -> None:
     [page] = clean_pages(["Привет, мир. 你好世界. مرحبا بالعالم"])
     assert page == "Привет, мир. 你好世界. مرحبا بالعالم"
+
+
+def test_fake_bold_doubled_glyphs_are_repaired() -> None:
+    [page] = clean_pages(
+        ["Below: B B O O L L D D\nS S A A M M P P L L E E T T e e s s t t\nDDEEBBUUGG"]
+    )
+    assert page == "Below: BOLD SAMPLE Test DEBUG"
+
+
+def test_short_doubled_runs_and_real_double_letters_stay() -> None:
+    [page] = clean_pages(["I I said a a b b; the committee took a full week to agree."])
+    assert page == "I I said a a b b; the committee took a full week to agree."
+
+
+def test_latex_ff_ligature_arrow_becomes_ff() -> None:
+    [page] = clean_pages(["Ongoing e\u21b5orts in di\u21b5erent fields \u21b5 alone."])
+    assert page == "Ongoing efforts in different fields \u21b5 alone."
+
+
+def test_fake_bold_drawn_one_glyph_per_line_is_joined() -> None:
+    glyphs = "\n".join(ch + "\n" + ch for ch in "BOLD TEXT")
+    [page] = clean_pages([f"Before it:\n{glyphs}\nafter it.\nA\nB\nC"])
+    assert page == "Before it: BOLD TEXT after it. A B C"

@@ -1,3 +1,5 @@
+from collections.abc import Iterator
+
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
@@ -6,8 +8,8 @@ from rag.store import Chunk, Collection, Document, DocumentStatus, Store, ensure
 
 
 @pytest.fixture
-def store(tmp_path) -> Store:
-    store = Store(f"sqlite:///{tmp_path / 'scholar.db'}")
+def store(db_url: str) -> Iterator[Store]:
+    store = Store(db_url)
     yield store
     store.dispose()
 
@@ -35,6 +37,8 @@ def add_document(store: Store, sha256: str = "a" * 64, chunks: int = 2) -> int:
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(store: Store) -> None:
+    if store.dialect != "sqlite":
+        pytest.skip("SQLite settings")
     with store.engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1

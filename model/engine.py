@@ -1,0 +1,87 @@
+"""Running the network on a device: cache sizing, prefill, and the (captured) decode step."""
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from model.network import Transformer
+from model.precision import Plan
+
+# The cache grows in steps of this many positions, so most calls reuse it (and its CUDA graph).
+CACHE_STEP = 256
+
+
+class Engine:
+    """Prefill and decode over a KV cache that is preallocated, reused and grown on demand.
+
+    On CUDA the decode step is compiled by torch.compile in `reduce-overhead` mode: the
+    network's kernels are fused and one step is replayed as a single CUDA graph. The graph reads
+    the whole preallocated cache (static shapes), masked by position. On CPU the step runs
+    eagerly and attends only over the positions written so far.
+    """
+
+    def __init__(self, model: Transformer, device: torch.device, plan: Plan, compile: bool) -> None:
+        self.model = model
+        self.device = device
+        self.plan = plan
+        self.captured = compile and device.type == "cuda"
+        self._decode: Callable[[Tensor, Tensor, Tensor], Tensor] = self._decode_step
+        if self.captured:
+            self._decode = torch.compile(self._decode_step, mode="reduce-overhead", fullgraph=True)
+        self._pad = torch.zeros(1, dtype=torch.long, device=device)
+        self._padded = False
+
+    @property
+    def context_window(self) -> int:
+        return self.model.config.max_position_embeddings
+
+    def reserve(self, batch: int, length: int) -> None:
+        """Make sure the cache holds `batch` rows of `length` positions."""
+        if length > self.context_window:
+            raise ValueError(
+                f"{length} positions exceed the model's context window of {self.context_window}"
+            )
+        model = self.model
+        if batch == model.cache_batch and length <= model.cache_len:
+            return
+        size = min(-(-length // CACHE_STEP) * CACHE_STEP, self.context_window)
+        if batch == model.cache_batch:
+            size = max(size, model.cache_len)
+        model.setup_cache(batch, size, self.plan.act_dtype)
+
+    @torch.inference_mode()
+    def prefill(self, tokens: Tensor, pad: Tensor) -> Tensor:
+        """Write `tokens` (bs, seqlen) from slot 0; return the last logits (bs, vocab)."""
+        self._padded = bool(pad.any())
+        tokens, self._pad = tokens.to(self.device), pad.to(self.device)
+        seqlen = tokens.shape[1]
+        cache_pos = torch.arange(seqlen, device=self.device)
+        kv_len = None if self.captured else seqlen
+        logits = self.model(
+            tokens, cache_pos, self._pad, last_only=True, kv_len=kv_len, padded=self._padded
+        )
+        return logits[:, -1]
+
+    @torch.inference_mode()
+    def forward_all(self, tokens: Tensor, start: int) -> Tensor:
+        """Logits of every position (bs, seqlen, vocab) for `tokens` written at slots `start`.."""
+        tokens = tokens.to(self.device)
+        cache_pos = torch.arange(start, start + tokens.shape[1], device=self.device)
+        pad = torch.zeros(tokens.shape[0], dtype=torch.long, device=self.device)
+        return self.model(tokens, cache_pos, pad, kv_len=start + tokens.shape[1], padded=False)
+
+    @torch.inference_mode()
+    def decode(self, tokens: Tensor, slot: int) -> Tensor:
+        """Write one token per row (bs,) at cache slot `slot`; return the logits (bs, vocab)."""
+        cache_pos = torch.tensor([slot], device=self.device)
+        if self.captured:
+            # The graph's output buffer is reused by the next replay; the caller keeps a copy.
+            return self._decode(tokens.view(-1, 1), cache_pos, self._pad).clone()
+        logits = self.model(
+            tokens.view(-1, 1), cache_pos, self._pad, kv_len=slot + 1, padded=self._padded
+        )
+        return logits[:, -1]
+
+    def _decode_step(self, tokens: Tensor, cache_pos: Tensor, pad: Tensor) -> Tensor:
+        return self.model(tokens, cache_pos, pad, last_only=True)[:, -1]

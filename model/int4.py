@@ -1,0 +1,80 @@
+"""4-bit weights for CPU decode, used only where they lose nothing.
+
+A matrix dequantized from a 4-bit GGUF (Q4_1: per group of 32, value = scale * q + low, q in
+0..15) is recovered exactly from its fp32 values: each group's minimum is `low` and its maximum is
+`low + 15 * scale`. Such a matrix is kept as 4-bit groups and multiplied by PyTorch's int4 CPU
+kernel, which streams a quarter of fp32's bytes per decode token; prefill-sized products
+dequantize it to fp32 first. Matrices that do not round-trip stay in 16 bits.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+GROUP = 32
+# Recovered values must match to this fraction of a quantization step.
+ROUND_TRIP_TOLERANCE = 1e-3
+# torch 2.13's int4 CPU kernel takes 1.4 ms for 4 rows of the default model's matrices and
+# 50 ms for 16: larger decode batches go through it 4 rows at a time.
+KERNEL_ROWS = 4
+
+
+def int4_kernel_available() -> bool:
+    return hasattr(torch.ops.aten, "_weight_int4pack_mm_for_cpu")
+
+
+def recover_int4(weight: Tensor) -> tuple[Tensor, Tensor, Tensor] | None:
+    """(q (N, K) int32, scale (N, K/32), low (N, K/32)) if `weight` is exactly 4-bit groups."""
+    rows, cols = weight.shape
+    if cols % GROUP:
+        return None
+    groups = weight.float().view(rows, cols // GROUP, GROUP)
+    low = groups.amin(dim=-1)
+    scale = (groups.amax(dim=-1) - low) / 15
+    safe_scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+    q = ((groups - low[..., None]) / safe_scale[..., None]).round_().clamp_(0, 15)
+    error = (q * scale[..., None] + low[..., None] - groups).abs()
+    if (error > ROUND_TRIP_TOLERANCE * safe_scale[..., None]).any():
+        return None
+    return q.view(rows, cols).to(torch.int32), scale, low
+
+
+class Int4Linear(nn.Module):
+    """A bias-free linear layer over 4-bit groups: int4 kernel for decode, fp32 for prefill."""
+
+    def __init__(self, q: Tensor, scale: Tensor, low: Tensor, decode_rows: int) -> None:
+        super().__init__()
+        self.out_features, self.in_features = q.shape
+        self.decode_rows = decode_rows
+        self.register_buffer("packed", torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, 1))
+        # The kernel computes (q - 8) * scale + zero, so zero is the group's midpoint.
+        zero = low + 8 * scale
+        scales_zeros = torch.stack((scale, zero), dim=-1).transpose(0, 1).contiguous()
+        self.register_buffer("scales_zeros", scales_zeros.to(torch.bfloat16))  # (K/32, N, 2)
+        # Our own nibble layout for prefill; the kernel's packing is an internal format.
+        nibbles = (q[:, 1::2] << 4 | q[:, 0::2]).to(torch.uint8)
+        self.register_buffer("nibbles", nibbles)  # (N, K/2)
+        self.register_buffer("scale", scale.float())  # (N, K/32)
+        self.register_buffer("low", low.float())
+
+    def dequantize(self) -> Tensor:
+        q = torch.stack((self.nibbles & 15, self.nibbles >> 4), dim=-1)  # (N, K/2, 2)
+        groups = q.view(self.out_features, -1, GROUP).float()  # (N, K/32, 32)
+        weight = groups * self.scale[..., None] + self.low[..., None]
+        return weight.view(self.out_features, self.in_features)
+
+    def forward(self, x: Tensor) -> Tensor:
+        rows = x.numel() // self.in_features
+        if rows > self.decode_rows:
+            return F.linear(x, self.dequantize())
+        flat = x.reshape(rows, self.in_features).to(torch.bfloat16)
+        # The kernel is fast for a few rows and falls off a cliff beyond KERNEL_ROWS.
+        out = torch.cat(
+            [
+                torch.ops.aten._weight_int4pack_mm_for_cpu(
+                    chunk, self.packed, GROUP, self.scales_zeros
+                )
+                for chunk in flat.split(KERNEL_ROWS)
+            ]
+        )
+        return out.view(*x.shape[:-1], self.out_features).to(x.dtype)

@@ -1,0 +1,215 @@
+"""The LLaMA network in plain PyTorch, with a preallocated KV cache (after gpt-fast's model.py).
+
+Parameter names: `tok_embeddings`, `layers.N.attention.wqkv|wo`, `layers.N.feed_forward.w13|w2`,
+`layers.N.attention_norm|ffn_norm`, `norm`, `output`. Query, key and value projections are fused
+into one matrix (and gate with up) so a decode step launches fewer, larger matrix products.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from model.config import ModelConfig, rope_inv_freq
+
+
+class KVCache(nn.Module):
+    """Keys and values of every position so far, preallocated once and written in place."""
+
+    def __init__(
+        self,
+        batch: int,
+        n_kv_heads: int,
+        max_len: int,
+        head_dim: int,
+        dtype: torch.dtype,
+        device: torch.device | str,
+    ) -> None:
+        super().__init__()
+        shape = (batch, n_kv_heads, max_len, head_dim)
+        # Zeros, not empty: masked-out keys still enter SDPA's products, and 0 * NaN is NaN.
+        self.register_buffer("k", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
+        self.register_buffer("v", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
+
+    def update(self, cache_pos: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        # cache_pos: (seqlen,)  k, v: (bs, n_kv_heads, seqlen, head_dim)
+        self.k.index_copy_(2, cache_pos, k)
+        self.v.index_copy_(2, cache_pos, v)
+        return self.k, self.v  # (bs, n_kv_heads, max_len, head_dim)
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dtype == torch.float32:  # one fused kernel
+            return F.rms_norm(x, self.weight.shape, self.weight, self.eps)
+        # Normalise in fp32 and scale in the input dtype, in transformers' order, for parity.
+        h = x.float()
+        h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * h.to(x.dtype)
+
+
+def rotate_half(x: Tensor) -> Tensor:
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((-x2, x1), dim=-1)
+
+
+def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    # x: (bs, seqlen, n_heads, head_dim)  cos, sin: (bs, seqlen, 1, head_dim)
+    return x * cos + rotate_half(x) * sin
+
+
+class Attention(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.n_heads = config.n_heads
+        self.n_kv_heads = config.n_kv_heads
+        self.head_dim = config.head_dim
+        self.q_size = config.n_heads * config.head_dim
+        self.kv_size = config.n_kv_heads * config.head_dim
+        self.wqkv = nn.Linear(config.dim, self.q_size + 2 * self.kv_size, bias=False)
+        self.wo = nn.Linear(self.q_size, config.dim, bias=False)
+        self.kv_cache: KVCache | None = None
+
+    def forward(
+        self,
+        x: Tensor,
+        cos: Tensor,
+        sin: Tensor,
+        mask: Tensor | None,
+        cache_pos: Tensor,
+        kv_len: int,
+    ) -> Tensor:
+        if self.kv_cache is None:
+            raise RuntimeError("call Transformer.setup_cache before running the network")
+        bsz, seqlen, _ = x.shape
+        heads, kv_heads = self.n_heads, self.n_kv_heads
+        qkv = self.wqkv(x).view(bsz, seqlen, heads + 2 * kv_heads, self.head_dim)
+        # qkv: (bs, seqlen, n_heads + 2 * n_kv_heads, head_dim)
+        # Queries and keys are rotated together: one set of rotary ops per layer, not two.
+        qk = apply_rotary(qkv[:, :, : heads + kv_heads], cos, sin)
+        q = qk[:, :, :heads].transpose(1, 2)  # (bs, n_heads, seqlen, head_dim)
+        k = qk[:, :, heads:].transpose(1, 2)  # (bs, n_kv_heads, seqlen, head_dim)
+        v = qkv[:, :, heads + kv_heads :].transpose(1, 2)  # (bs, n_kv_heads, seqlen, head_dim)
+        keys, values = self.kv_cache.update(cache_pos, k, v)
+        keys, values = keys[:, :, :kv_len], values[:, :, :kv_len]
+        # keys, values: (bs, n_kv_heads, kv_len, head_dim)
+        causal = mask is None and seqlen > 1
+        out = F.scaled_dot_product_attention(
+            q, keys, values, attn_mask=mask, is_causal=causal, enable_gqa=True
+        )
+        # out: (bs, n_heads, seqlen, head_dim)
+        out = out.transpose(1, 2).reshape(bsz, seqlen, self.q_size)
+        # out: (bs, seqlen, n_heads * head_dim)
+        return self.wo(out)
+
+
+class FeedForward(nn.Module):
+    """SwiGLU: w2(silu(gate(x)) * up(x)), with gate and up fused into `w13`."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.hidden = config.intermediate_size
+        self.w13 = nn.Linear(config.dim, 2 * self.hidden, bias=False)
+        self.w2 = nn.Linear(self.hidden, config.dim, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        gate, up = self.w13(x).split([self.hidden, self.hidden], dim=-1)
+        return self.w2(F.silu(gate) * up)
+
+
+class TransformerBlock(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.attention_norm = RMSNorm(config.dim, config.norm_eps)
+        self.attention = Attention(config)
+        self.ffn_norm = RMSNorm(config.dim, config.norm_eps)
+        self.feed_forward = FeedForward(config)
+
+    def forward(
+        self,
+        x: Tensor,
+        cos: Tensor,
+        sin: Tensor,
+        mask: Tensor | None,
+        cache_pos: Tensor,
+        kv_len: int,
+    ) -> Tensor:
+        h = x + self.attention(self.attention_norm(x), cos, sin, mask, cache_pos, kv_len)
+        return h + self.feed_forward(self.ffn_norm(h))
+
+
+class Transformer(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        # An explicit weight skips normal_ initialisation, which on the meta device imports
+        # torch._dynamo (2.5 s of a 3 s load budget).
+        empty = torch.empty(config.vocab_size, config.dim)
+        self.tok_embeddings = nn.Embedding(config.vocab_size, config.dim, _weight=empty)
+        self.layers = nn.ModuleList(TransformerBlock(config) for _ in range(config.n_layers))
+        self.norm = RMSNorm(config.dim, config.norm_eps)
+        self.output = nn.Linear(config.dim, config.vocab_size, bias=False)
+        if config.tie_embeddings:
+            self.output.weight = self.tok_embeddings.weight
+        self.act_dtype = torch.float32
+        self.cache_len = 0
+        self.cache_batch = 0
+
+    def setup_cache(self, batch: int, max_len: int, act_dtype: torch.dtype) -> None:
+        """Preallocate the KV cache and rotary tables: `batch` rows of `max_len` positions."""
+        device = self.norm.weight.device
+        config = self.config
+        self.act_dtype = act_dtype
+        self.cache_len, self.cache_batch = max_len, batch
+        for layer in self.layers:
+            layer.attention.kv_cache = KVCache(
+                batch, config.n_kv_heads, max_len, config.head_dim, act_dtype, device
+            )
+        freqs = torch.outer(torch.arange(max_len).float(), rope_inv_freq(config)).to(device)
+        angles = torch.cat((freqs, freqs), dim=-1)  # (max_len, head_dim)
+        self.register_buffer("rope_cos", angles.cos().to(act_dtype), persistent=False)
+        self.register_buffer("rope_sin", angles.sin().to(act_dtype), persistent=False)
+        self.register_buffer("key_index", torch.arange(max_len, device=device), persistent=False)
+
+    def forward(
+        self,
+        tokens: Tensor,
+        cache_pos: Tensor,
+        pad: Tensor,
+        last_only: bool = False,
+        kv_len: int | None = None,
+        padded: bool = True,
+    ) -> Tensor:
+        """Logits for `tokens` written at cache slots `cache_pos`.
+
+        tokens: (bs, seqlen); cache_pos: (seqlen,) slots in the cache; pad: (bs,) number of left
+        padding slots in each row, whose positions the row's real tokens neither use nor see.
+        kv_len: attend over only the first `kv_len` slots (eager runs); None reads the whole
+        cache, masked, which keeps shapes static for CUDA graphs. padded: whether any row has
+        padding; without it, a prefill from slot 0 or a one-token step needs no mask, and SDPA's
+        causal kernel skips the masked half of the work.
+        """
+        x = self.tok_embeddings(tokens).to(self.act_dtype)  # (bs, seqlen, dim)
+        positions = (cache_pos[None, :] - pad[:, None]).clamp(min=0)  # (bs, seqlen)
+        cos = self.rope_cos[positions].unsqueeze(2)  # (bs, seqlen, 1, head_dim)
+        sin = self.rope_sin[positions].unsqueeze(2)
+        span = self.cache_len if kv_len is None else kv_len
+        mask = None
+        if kv_len is None or padded or tokens.shape[1] not in (1, kv_len):
+            keys = self.key_index[:span]
+            causal = keys[None, :] <= cache_pos[:, None]  # (seqlen, kv_len)
+            real = keys[None, :] >= pad[:, None]  # (bs, kv_len)
+            # A padding query still sees itself, so no softmax row is empty (that gives NaN).
+            own = keys[None, :] == cache_pos[:, None]  # (seqlen, kv_len)
+            mask = ((causal[None] & real[:, None]) | own[None]).unsqueeze(1)
+            # mask: (bs, 1, seqlen, kv_len)
+        for layer in self.layers:
+            x = layer(x, cos, sin, mask, cache_pos, span)
+        x = self.norm(x)
+        if last_only:
+            x = x[:, -1:]
+        return self.output(x).float()  # (bs, seqlen or 1, vocab_size)

@@ -1,0 +1,132 @@
+"""How weights are stored and multiplied, per device and precision mode, and placing them.
+
+On CPU a decode step is bound by memory bandwidth (every weight is read once per token) while a
+long prefill is bound by arithmetic, and CPUs without AMX multiply 16-bit matrices several times
+slower than fp32 ones. So the CPU default streams compact weights for decode-sized products
+(4-bit groups where that is exact, see `model.int4`; bf16 otherwise) and upcasts each weight to
+fp32 for prefill-sized products. The residual stream, norms, attention and KV cache stay fp32,
+which keeps the next token the same as the fp32 model's at almost every position. `fp32` is the
+exact mode; on CUDA everything runs in bf16.
+"""
+
+import ctypes
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from model.config import UnsupportedModelError
+from model.head import SplitEmbedding, SplitHead, SplitWeight
+from model.int4 import Int4Linear, int4_kernel_available, recover_int4
+from model.network import Transformer
+from model.weights import expected_names
+
+_MALLOC_TRIM = getattr(ctypes.CDLL(None), "malloc_trim", None) if sys.platform == "linux" else None
+Precision = Literal["auto", "fp32", "bf16"]
+PRECISIONS: tuple[Precision, ...] = ("auto", "fp32", "bf16")
+
+# Products with at most this many rows count as decode-sized (batched decode included).
+DECODE_ROWS = 32
+_LINEARS = ("wqkv", "wo", "w13", "w2")
+
+
+@dataclass(frozen=True)
+class Plan:
+    weight_dtype: torch.dtype
+    act_dtype: torch.dtype
+    cpu_mixed: bool  # compact weights for decode rows, fp32 for prefill
+    int4: bool  # keep exactly-4-bit matrices as 4-bit groups (CPU only)
+
+    @property
+    def label(self) -> str:
+        if self.int4:
+            return "int4/bf16 decode, fp32 prefill"
+        if self.cpu_mixed:
+            return "bf16 decode, fp32 prefill"
+        return str(self.weight_dtype).removeprefix("torch.")
+
+
+def plan_for(device: torch.device, precision: Precision) -> Plan:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    if precision == "fp32":
+        return Plan(torch.float32, torch.float32, cpu_mixed=False, int4=False)
+    if device.type == "cuda":
+        return Plan(torch.bfloat16, torch.bfloat16, cpu_mixed=False, int4=False)
+    int4 = precision == "auto" and int4_kernel_available()
+    return Plan(torch.bfloat16, torch.float32, cpu_mixed=True, int4=int4)
+
+
+class MixedLinear(nn.Module):
+    """A bias-free linear layer with bf16 weights: bf16 decode rows, fp32 prefill."""
+
+    def __init__(self, weight: nn.Parameter) -> None:
+        super().__init__()
+        self.weight = weight
+
+    def forward(self, x: Tensor) -> Tensor:
+        rows = x.numel() // x.shape[-1]
+        if rows > DECODE_ROWS:
+            return F.linear(x, self.weight.float())
+        if rows == 1:  # matrix-vector kernels stream bf16 faster than a one-row GEMM
+            return (
+                torch.mv(self.weight, x.reshape(-1).to(self.weight.dtype))
+                .to(x.dtype)
+                .view(*x.shape[:-1], -1)
+            )
+        return F.linear(x.to(self.weight.dtype), self.weight).to(x.dtype)
+
+
+def place_weights(
+    model: Transformer, tensors: Iterator[tuple[str, Tensor]], plan: Plan, device: torch.device
+) -> None:
+    """Fill `model` (built on the meta device) with `tensors` named as its parameters.
+
+    Each tensor is converted as it arrives, so no second full copy of the weights is ever held.
+    """
+    missing = expected_names(model)
+    tied = model.config.tie_embeddings
+    for name, tensor in tensors:
+        missing.discard(name)
+        if name == "output.weight" and tied:
+            continue
+        module_path, _, _ = name.rpartition(".")
+        if plan.cpu_mixed and module_path in ("output", "tok_embeddings"):
+            split = SplitWeight(tensor)
+            if module_path == "tok_embeddings":
+                model.tok_embeddings = SplitEmbedding(split)
+            if module_path == "output" or tied:
+                model.output = SplitHead(split, decode_rows=DECODE_ROWS)
+            continue
+        if plan.cpu_mixed and module_path.rpartition(".")[2] in _LINEARS:
+            model.set_submodule(module_path, _cpu_linear(tensor, plan))
+            if module_path.endswith("w2"):  # once per layer
+                release_freed_memory()
+            continue
+        dtype = plan.act_dtype if "norm" in module_path else plan.weight_dtype
+        param = nn.Parameter(tensor.to(device=device, dtype=dtype), requires_grad=False)
+        model.get_submodule(module_path).register_parameter("weight", param)
+    if missing:
+        raise UnsupportedModelError(f"checkpoint lacks {sorted(missing)[:5]}")
+    if tied and not plan.cpu_mixed:
+        model.output.weight = model.tok_embeddings.weight
+
+
+def release_freed_memory() -> None:
+    """Return the heap memory that conversion temporaries freed to the OS.
+
+    glibc keeps freed blocks under 32 MB for reuse, and the long-lived 4-bit buffers allocated
+    between them pin the heap: without this, a CPU load holds about 250 MB it no longer uses.
+    """
+    if _MALLOC_TRIM is not None:  # glibc only
+        _MALLOC_TRIM(0)
+
+
+def _cpu_linear(weight: Tensor, plan: Plan) -> nn.Module:
+    if plan.int4 and (groups := recover_int4(weight)) is not None:
+        return Int4Linear(*groups, decode_rows=DECODE_ROWS)
+    return MixedLinear(nn.Parameter(weight.to(plan.weight_dtype), requires_grad=False))

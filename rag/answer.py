@@ -1,0 +1,190 @@
+"""Answers with verified citations: retrieve, prompt with numbered sources, stream the model's
+words, then check every claim against the sources and attach the evidence sentences."""
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from model import Generator, SamplingParams
+from rag.citations import CheckedAnswer, Citation, CitationChecker
+from rag.embedder import Embedder
+from rag.prompt import Turn, build_messages, retrieval_query
+from rag.retrieve import Passage, Retriever
+
+PROMPT_TOKENS = 2048  # prefill is the slow part on a CPU: no prompt longer than answers need
+NOT_FOUND_SIMILARITY = 0.25  # below this, the best passage does not address the question
+NOT_FOUND_TEXT = (
+    "I could not find an answer to this in the documents. The closest passages are listed below."
+)
+
+
+@dataclass(frozen=True)
+class AnswerConfig:
+    sources: int = 5
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    evidence: int = 3
+
+
+@dataclass
+class Timings:
+    retrieve_ms: float = 0.0
+    prompt_ms: float = 0.0  # fitting sources and history into the context window, tokenizing
+    prefill_ms: float = 0.0  # from the start of generation to the first token
+    ttft_ms: float = 0.0  # from the question to the first token
+    total_ms: float = 0.0
+    tokens_per_s: float = 0.0
+
+    def to_json(self) -> dict[str, float]:
+        return {name: round(value, 1) for name, value in vars(self).items()}
+
+
+@dataclass
+class Answer:
+    question: str
+    text: str
+    found: bool
+    citations: list[Citation]
+    evidence: list[Citation]
+    unsupported: list[str]
+    retrieved: list[Passage]
+    timings: Timings = field(default_factory=Timings)
+    conversation_id: int | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "answer": self.text,
+            "found": self.found,
+            "citations": [citation.to_json() for citation in self.citations],
+            "evidence": [citation.to_json() for citation in self.evidence],
+            "unsupported_sentences": self.unsupported,
+            "retrieved": [passage.to_json() for passage in self.retrieved],
+            "timings": self.timings.to_json(),
+            "conversation_id": self.conversation_id,
+        }
+
+
+class AnswerStream:
+    """Iterate for the answer's text as the model writes it; afterwards `answer` holds the
+    checked answer (citations mapped, unsupported sentences listed, evidence attached)."""
+
+    def __init__(self, pieces: Iterator[str], finish: Callable[[str], Answer]) -> None:
+        self._pieces = pieces
+        self._finish = finish
+        self._callbacks: list[Callable[[Answer], None]] = []
+        self.answer: Answer | None = None
+
+    def then(self, callback: Callable[[Answer], None]) -> "AnswerStream":
+        """Call `callback` with the checked answer once the stream has ended."""
+        self._callbacks.append(callback)
+        return self
+
+    def __iter__(self) -> Iterator[str]:
+        parts = []
+        for piece in self._pieces:
+            parts.append(piece)
+            yield piece
+        self.answer = self._finish("".join(parts))
+        for callback in self._callbacks:
+            callback(self.answer)
+
+    def result(self) -> Answer:
+        """Run to the end (if nobody iterated) and return the checked answer."""
+        if self.answer is None:
+            for _ in self:
+                pass
+        assert self.answer is not None
+        return self.answer
+
+
+class Answerer:
+    def __init__(
+        self,
+        retriever: Retriever,
+        generator: Generator,
+        embedder: Embedder,
+        config: AnswerConfig | None = None,
+    ) -> None:
+        self.retriever = retriever
+        self.generator = generator
+        self.embedder = embedder
+        self.config = config or AnswerConfig()
+
+    def ask(
+        self,
+        question: str,
+        collection_id: int,
+        document_ids: list[int] | None = None,
+        history: Sequence[Turn] = (),
+    ) -> AnswerStream:
+        started = time.perf_counter()
+        timings = Timings()
+        query = retrieval_query(question, history)
+        retrieved = self.retriever.retrieve(query, collection_id, self.config.sources, document_ids)
+        timings.retrieve_ms = _ms_since(started)
+        if not retrieved or retrieved[0].similarity < NOT_FOUND_SIMILARITY:
+            return self._not_found(question, retrieved, timings, started)
+
+        prompt, sources = self.prompt(question, retrieved, history)
+        params = SamplingParams(
+            max_new_tokens=self.config.max_new_tokens, temperature=self.config.temperature
+        )
+        timings.prompt_ms = _ms_since(started) - timings.retrieve_ms
+        first_token_at = started
+
+        def pieces() -> Iterator[str]:
+            nonlocal first_token_at
+            generation_started = time.perf_counter()
+            for index, piece in enumerate(self.generator.stream(prompt, params)):
+                if index == 0:
+                    first_token_at = time.perf_counter()
+                    timings.prefill_ms = (first_token_at - generation_started) * 1000
+                    timings.ttft_ms = (first_token_at - started) * 1000
+                yield piece
+
+        def finish(text: str) -> Answer:
+            decode_seconds = time.perf_counter() - first_token_at
+            tokens = self.generator.count_tokens(text)
+            timings.tokens_per_s = (tokens - 1) / decode_seconds if decode_seconds > 0 else 0.0
+            checker = CitationChecker(self.embedder, sources)
+            checked: CheckedAnswer = checker.check(text)
+            timings.total_ms = _ms_since(started)
+            return Answer(
+                question=question,
+                text=checked.text,
+                found=True,
+                citations=checked.citations,
+                evidence=checker.evidence(question, self.config.evidence),
+                unsupported=checked.unsupported,
+                retrieved=retrieved,
+                timings=timings,
+            )
+
+        return AnswerStream(pieces(), finish)
+
+    def prompt(
+        self, question: str, retrieved: list[Passage], history: Sequence[Turn] = ()
+    ) -> tuple[list[int], list[Passage]]:
+        """Token ids of the answer prompt, and the sources it numbers [1], [2], ..."""
+        budget = min(self.generator.context_window, PROMPT_TOKENS) - self.config.max_new_tokens
+        messages, sources = build_messages(
+            question,
+            retrieved,
+            history,
+            lambda candidate: len(self.generator.chat_prompt(candidate)),
+            budget,
+        )
+        return self.generator.chat_prompt(messages), sources
+
+    def _not_found(
+        self, question: str, retrieved: list[Passage], timings: Timings, started: float
+    ) -> AnswerStream:
+        def finish(_: str) -> Answer:
+            timings.total_ms = _ms_since(started)
+            return Answer(question, NOT_FOUND_TEXT, False, [], [], [], retrieved, timings)
+
+        return AnswerStream(iter([NOT_FOUND_TEXT]), finish)
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000

@@ -1,0 +1,155 @@
+"""Citations checked against the sources: markers parsed and mapped to the sentence (and page)
+that supports each claim, sentences without a valid marker attached to their best-supporting
+source or reported as unsupported, and the evidence sentences that answer the question best."""
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from rag.embedder import Embedder
+from rag.retrieve import Passage
+from rag.sentences import split_sentences
+
+PAGE_BREAK = "\f"  # written between pages inside a chunk's text by ingest/chunking.py
+SUPPORT_SIMILARITY = 0.55  # an unmarked sentence this close to a source sentence rests on it
+EVIDENCE_MARGIN = 0.12  # evidence sentences score within this of the best one
+EVIDENCE_MIN_SIMILARITY = 0.3
+EVIDENCE_MIN_WORDS = 6  # headings and fragments are no evidence
+
+_MARKER = re.compile(r"\s*\[(\d+(?:\s*[-\u2013,]\s*\d+)*)\]")
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int  # the source's number in the prompt, 1-based
+    document_id: int
+    filename: str
+    title: str
+    page: int
+    quote: str  # a verbatim sentence of the source
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "n": self.n,
+            "document_id": self.document_id,
+            "filename": self.filename,
+            "title": self.title,
+            "page": self.page,
+            "quote": self.quote,
+        }
+
+
+@dataclass(frozen=True)
+class CheckedAnswer:
+    text: str  # markers that point nowhere removed, supported sentences' markers added
+    citations: list[Citation]
+    unsupported: list[str]
+
+
+@dataclass(frozen=True)
+class _SourceSentence:
+    n: int
+    passage: Passage
+    page: int
+    text: str
+
+
+def marker_numbers(text: str) -> list[int]:
+    """[2], [1, 3] and [2-4] style markers, in order of appearance."""
+    numbers: list[int] = []
+    for match in _MARKER.finditer(text):
+        for part in re.split(r"\s*,\s*", match.group(1)):
+            first, _, last = part.replace("\u2013", "-").partition("-")
+            numbers += range(int(first), int(last or first) + 1)
+    return numbers
+
+
+def strip_markers(text: str) -> str:
+    return _MARKER.sub("", text).strip()
+
+
+class CitationChecker:
+    """Checks one answer against the sources it was given, using sentence embeddings."""
+
+    def __init__(self, embedder: Embedder, sources: list[Passage]) -> None:
+        self.embedder = embedder
+        self.sources = sources
+        self.sentences = [
+            _SourceSentence(n, passage, page, sentence)
+            for n, passage in enumerate(sources, start=1)
+            for page, sentence in _sentences_with_pages(passage)
+        ]
+        texts = [sentence.text for sentence in self.sentences]
+        self.vectors = embedder.embed(texts) if texts else np.zeros((0, embedder.dimension))
+
+    def evidence(self, question: str, limit: int = 3) -> list[Citation]:
+        """Up to `limit` source sentences that answer the question best, best first."""
+        candidates = [
+            index
+            for index, sentence in enumerate(self.sentences)
+            if len(sentence.text.split()) >= EVIDENCE_MIN_WORDS
+        ]
+        if not candidates:
+            return []
+        scores = self.vectors[candidates] @ self.embedder.embed([question])[0]
+        order = np.argsort(-scores)
+        floor = max(EVIDENCE_MIN_SIMILARITY, float(scores[order[0]]) - EVIDENCE_MARGIN)
+        return [
+            self._citation(self.sentences[candidates[position]])
+            for position in order[:limit]
+            if scores[position] >= floor
+        ]
+
+    def check(self, answer: str) -> CheckedAnswer:
+        sentences = [s for paragraph in answer.split("\n") for s in split_sentences(paragraph)]
+        claims = [strip_markers(sentence) for sentence in sentences]
+        claim_vectors = self.embedder.embed(claims) if claims else np.zeros((0, 1))
+        citations: list[Citation] = []
+        unsupported: list[str] = []
+        rewritten: list[str] = []
+        for sentence, claim, vector in zip(sentences, claims, claim_vectors, strict=True):
+            valid = [
+                n for n in dict.fromkeys(marker_numbers(sentence)) if 1 <= n <= len(self.sources)
+            ]
+            if not claim:
+                continue
+            if valid:
+                citations += [self._best_in(n, vector) for n in valid]
+            elif self.sentences:
+                scores = self.vectors @ vector
+                best = int(np.argmax(scores))
+                if scores[best] >= SUPPORT_SIMILARITY:
+                    source = self.sentences[best]
+                    valid = [source.n]
+                    citations.append(self._citation(source))
+            if not valid:
+                unsupported.append(claim)
+            rewritten.append(claim + "".join(f" [{n}]" for n in valid))
+        unique = list({(c.n, c.quote): c for c in citations}.values())
+        return CheckedAnswer(" ".join(rewritten), unique, unsupported)
+
+    def _best_in(self, n: int, vector: np.ndarray) -> Citation:
+        """The sentence of source n closest to a claim that cites it."""
+        indexes = [index for index, sentence in enumerate(self.sentences) if sentence.n == n]
+        if not indexes:
+            passage = self.sources[n - 1]
+            return _citation(n, passage, passage.page_start, passage.text.strip())
+        best = indexes[int(np.argmax(self.vectors[indexes] @ vector))]
+        return self._citation(self.sentences[best])
+
+    def _citation(self, sentence: _SourceSentence) -> Citation:
+        return _citation(sentence.n, sentence.passage, sentence.page, sentence.text)
+
+
+def _citation(n: int, passage: Passage, page: int, quote: str) -> Citation:
+    return Citation(n, passage.document_id, passage.filename, passage.title, page, quote)
+
+
+def _sentences_with_pages(passage: Passage) -> list[tuple[int, str]]:
+    """The passage's sentences with the page each stands on."""
+    result = []
+    for offset, page_text in enumerate(passage.text.split(PAGE_BREAK)):
+        for paragraph in page_text.split("\n"):
+            result += [(passage.page_start + offset, s) for s in split_sentences(paragraph)]
+    return result

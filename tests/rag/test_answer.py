@@ -1,0 +1,90 @@
+"""Answers from the real default generator (SmolLM2-135M) over real PDFs."""
+
+import dataclasses
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+
+from app.service import Scholar, ScholarError
+from app.settings import Settings
+from rag.answer import NOT_FOUND_TEXT
+from rag.conversations import ConversationTurn
+from rag.store import Chunk
+from tests.conftest import PAPERS, TOPIC_PAGES, PdfMaker, require_shared
+
+
+@pytest.fixture
+def answering(settings: Settings, make_pdf: PdfMaker) -> Iterator[Scholar]:
+    service = Scholar(dataclasses.replace(settings, max_new_tokens=48))
+    list(service.ingest([make_pdf("topics.pdf", TOPIC_PAGES)]))
+    yield service
+    service.store.dispose()
+
+
+def stored_text(scholar: Scholar, document_id: int) -> str:
+    with scholar.store.session() as session:
+        chunks = session.scalars(select(Chunk.text).where(Chunk.document_id == document_id))
+        return " ".join(" ".join(text.split()) for text in chunks)
+
+
+def test_an_answer_streams_and_cites_the_page_it_rests_on(answering: Scholar) -> None:
+    stream = answering.ask("What do volcanologists watch to warn people before an eruption?")
+    pieces = list(stream)
+    answer = stream.result()
+    assert answer.found and "".join(pieces).strip()
+    assert answer.evidence and answer.evidence[0].page == 2
+    assert "earthquakes" in answer.evidence[0].quote
+    assert answer.retrieved[0].page_start == 2
+    document_text = stored_text(answering, answer.retrieved[0].document_id)
+    for citation in [*answer.citations, *answer.evidence]:
+        assert citation.quote in document_text  # verbatim, never paraphrased
+        assert 1 <= citation.n <= len(answer.retrieved)
+    timings = answer.timings
+    assert 0 < timings.retrieve_ms < timings.ttft_ms < timings.total_ms
+    assert timings.prefill_ms > 0 and timings.tokens_per_s > 0
+    assert answer.conversation_id is not None
+
+
+def test_a_question_the_documents_do_not_answer_says_so(answering: Scholar) -> None:
+    answer = answering.ask("Who won the 1998 Eurovision Song Contest?").result()
+    assert not answer.found
+    assert answer.text == NOT_FOUND_TEXT
+    assert answer.retrieved  # the closest passages are still shown
+    assert answer.citations == [] and answer.evidence == []
+
+
+def test_a_follow_up_is_read_against_the_earlier_turn(answering: Scholar) -> None:
+    first = answering.ask("How do volcanic eruptions start?").result()
+    follow_up = answering.ask("And how are people warned?", conversation_id=first.conversation_id)
+    answer = follow_up.result()
+    assert answer.retrieved[0].page_start == 2
+    assert answer.conversation_id == first.conversation_id
+    with answering.store.session() as session:
+        turns = session.scalars(
+            select(ConversationTurn.question).where(
+                ConversationTurn.conversation_id == first.conversation_id
+            )
+        ).all()
+    assert turns == ["How do volcanic eruptions start?", "And how are people warned?"]
+
+
+def test_asking_in_a_missing_conversation_is_a_clear_error(answering: Scholar) -> None:
+    with pytest.raises(ScholarError, match="no conversation with id 999"):
+        answering.ask("Anything?", conversation_id=999)
+
+
+KNOWN_PAGES = [
+    ("Which PDF parsers does PaperMage integrate?", "papermage_emnlp2023-demo.pdf", 4),
+    ("Which BERT model was pretrained on S2ORC?", "s2orc_2020.acl-main.447.pdf", 7),
+]
+
+
+def test_questions_over_the_shared_papers_cite_the_right_page(settings: Settings) -> None:
+    scholar = Scholar(dataclasses.replace(settings, max_new_tokens=32))
+    list(scholar.ingest([require_shared(PAPERS)]))
+    for question, filename, page in KNOWN_PAGES:
+        answer = scholar.ask(question).result()
+        cited = {(c.filename, c.page) for c in [*answer.citations, *answer.evidence]}
+        assert (filename, page) in cited, question
+    scholar.store.dispose()

@@ -1,0 +1,97 @@
+import pytest
+
+from rag.citations import CitationChecker, marker_numbers, strip_markers
+from rag.embedder import Embedder
+from rag.retrieve import Passage
+
+
+def passage(document_id: int, text: str, page_start: int = 1, page_end: int = 1) -> Passage:
+    return Passage(
+        rank=1, score=1.0, similarity=0.5, chunk_id=document_id * 10, document_id=document_id,
+        ordinal=0, filename=f"doc{document_id}.pdf", title=f"Document {document_id}",
+        page_start=page_start, page_end=page_end, text=text,
+    )  # fmt: skip
+
+
+SOURCES = [
+    passage(
+        1,
+        "Glaciers carve U-shaped valleys as they move downhill.\f"
+        "The Rhone glacier has retreated by more than a kilometre since 1850.",
+        page_start=4,
+        page_end=5,
+    ),
+    passage(2, "Photosynthesis turns light, water and carbon dioxide into glucose and oxygen."),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "numbers"),
+    [("a [1] b [2, 3] c [4-6]", [1, 2, 3, 4, 5, 6]), ("none", []), ("[2]\u2013[3]", [2, 3])],
+)
+def test_marker_numbers(text: str, numbers: list[int]) -> None:
+    assert marker_numbers(text) == numbers
+
+
+def test_strip_markers() -> None:
+    assert strip_markers("Glaciers retreat [1][2].") == "Glaciers retreat."
+
+
+def test_a_marker_maps_to_the_supporting_sentence_and_its_exact_page(embedder: Embedder) -> None:
+    checked = CitationChecker(embedder, SOURCES).check(
+        "The Rhone glacier has shrunk by over a kilometre since 1850 [1]."
+    )
+    [citation] = checked.citations
+    assert (citation.n, citation.document_id, citation.page) == (1, 1, 5)
+    assert citation.quote == "The Rhone glacier has retreated by more than a kilometre since 1850."
+    assert checked.unsupported == []
+
+
+def test_markers_that_point_nowhere_are_dropped_and_the_claim_rechecked(
+    embedder: Embedder,
+) -> None:
+    checked = CitationChecker(embedder, SOURCES).check(
+        "Plants make glucose and oxygen from light, water and carbon dioxide [7]."
+    )
+    assert "[7]" not in checked.text and checked.text.endswith("[2]")
+    assert [citation.n for citation in checked.citations] == [2]
+
+
+def test_unmarked_claims_get_their_source_or_are_reported_unsupported(
+    embedder: Embedder,
+) -> None:
+    checked = CitationChecker(embedder, SOURCES).check(
+        "Glaciers carve U-shaped valleys. The stock market fell sharply on Tuesday."
+    )
+    assert [(c.n, c.page) for c in checked.citations] == [(1, 4)]
+    assert checked.unsupported == ["The stock market fell sharply on Tuesday."]
+    assert checked.text == (
+        "Glaciers carve U-shaped valleys. [1] The stock market fell sharply on Tuesday."
+    )
+
+
+def test_evidence_is_the_source_sentence_that_answers_the_question(embedder: Embedder) -> None:
+    evidence = CitationChecker(embedder, SOURCES).evidence(
+        "How far has the Rhone glacier retreated?"
+    )
+    assert evidence[0].quote.startswith("The Rhone glacier has retreated")
+    assert (evidence[0].n, evidence[0].page) == (1, 5)
+    assert len(evidence) <= 3
+
+
+@pytest.mark.parametrize(
+    ("generated", "text", "cited"),
+    [
+        ("Plants make glucose from light.", "Plants make glucose from light. [2]", [2]),  # none
+        ("Plants make glucose from light [3].", "Plants make glucose from light. [2]", [2]),
+        ("Plants make glu[2]cose from light.", "Plants make glucose from light. [2]", [2]),
+        ("Plants make glucose [2][2] from light [2].", "Plants make glucose from light. [2]", [2]),
+        ("Glaciers carve valleys [1, 2].", "Glaciers carve valleys. [1] [2]", [1, 2]),
+    ],
+)
+def test_crafted_generator_outputs(
+    embedder: Embedder, generated: str, text: str, cited: list[int]
+) -> None:
+    checked = CitationChecker(embedder, SOURCES).check(generated)
+    assert checked.text == text
+    assert sorted({citation.n for citation in checked.citations}) == cited

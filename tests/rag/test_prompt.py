@@ -1,0 +1,46 @@
+from collections.abc import Sequence
+
+import pytest
+
+from rag.prompt import SYSTEM_PROMPT, Message, Turn, build_messages, retrieval_query
+from tests.rag.test_citations import passage
+
+
+def words(messages: Sequence[Message]) -> int:
+    return sum(len(message["content"].split()) for message in messages)
+
+
+def test_sources_are_numbered_with_title_and_pages() -> None:
+    sources = [passage(1, "Alpha text.", 3, 4), passage(2, "Beta\ftext.")]
+    messages, kept = build_messages("Why?", sources, [], words, budget=1000)
+    assert messages[0] == {"role": "system", "content": SYSTEM_PROMPT}
+    content = messages[-1]["content"]
+    assert '[1] "Document 1", pp. 3-4:\nAlpha text.' in content
+    assert '[2] "Document 2", p. 1:\nBeta text.' in content
+    assert content.index("Question: Why?") > content.index("[2]")
+    assert kept == sources
+
+
+def test_sources_then_history_are_dropped_to_fit_the_budget() -> None:
+    sources = [passage(n, " ".join(["word"] * 50)) for n in range(1, 5)]
+    history = [Turn("earlier question", "earlier answer " * 20)]
+    full, _ = build_messages("Why?", sources, history, words, budget=10_000)
+    messages, kept = build_messages("Why?", sources, history, words, budget=words(full) - 60)
+    assert len(kept) == 2 and kept == sources[:2]
+    assert words(messages) <= words(full) - 60
+    one_source, _ = build_messages("Why?", sources[:1], [], words, budget=10_000)
+    messages, kept = build_messages("Why?", sources, history, words, budget=words(one_source))
+    assert kept == sources[:1] and all(m["role"] != "assistant" for m in messages)
+    with pytest.raises(ValueError, match="budget"):
+        build_messages("Why " * 50, sources[:1], [], words, budget=40)
+
+
+def test_follow_up_questions_are_searched_with_the_question_before() -> None:
+    history = [Turn("What normalization does LLaMA use?", "RMSNorm [1].")]
+    assert retrieval_query("And its limitations?", history) == (
+        "What normalization does LLaMA use? And its limitations?"
+    )
+    assert retrieval_query("How is the S2ORC corpus licensed for research use?", history) == (
+        "How is the S2ORC corpus licensed for research use?"
+    )
+    assert retrieval_query("And its limitations?", []) == "And its limitations?"
