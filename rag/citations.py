@@ -129,6 +129,14 @@ class CitationChecker:
         unique = list({(c.n, c.quote): c for c in citations}.values())
         return CheckedAnswer(" ".join(rewritten), unique, unsupported)
 
+    def support(self, claim: str) -> tuple[Citation | None, float]:
+        """The source sentence closest to a claim, and how close it is (cosine similarity)."""
+        if not self.sentences:
+            return None, 0.0
+        scores = self.vectors @ self.embedder.embed([strip_markers(claim)])[0]
+        best = int(np.argmax(scores))
+        return self._citation(self.sentences[best]), float(scores[best])
+
     def _best_in(self, n: int, vector: np.ndarray) -> Citation:
         """The sentence of source n closest to a claim that cites it."""
         indexes = [index for index, sentence in enumerate(self.sentences) if sentence.n == n]

@@ -1,11 +1,13 @@
 """Structured paper summaries with page references, for documents of any length.
 
 Map: the document's chunks are grouped into windows that fit the model, and the model writes a
-few key sentences for each window (windows are generated together, in batches). Check: every
-sentence must rest on a sentence of the document, whose page it takes; the rest are dropped.
+few key sentences for each window (windows are generated together, in batches). Check: a
+sentence that closely restates a sentence of the document keeps its words and takes that
+sentence's page; one that only loosely rests on it is replaced by the document's own sentence
+(small models drift); the rest are dropped.
 Reduce: points are sorted into sections by similarity to each section's description, and the
 model writes a one-line TL;DR from the best of them. A section the model left empty gets the
-document's own sentence that fits it best, so every point carries pages.
+document's own sentence that fits it best, if one does; every point carries its page.
 """
 
 import json
@@ -17,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from model import Generator, SamplingParams
-from rag.citations import CitationChecker
+from rag.citations import SUPPORT_SIMILARITY, CitationChecker
 from rag.embedder import Embedder
 from rag.prompt import Message
 from rag.retrieve import Passage
@@ -35,6 +37,8 @@ WINDOW_TOKENS = 1000  # document text per map prompt
 BATCH = 4  # windows generated together
 MAP_NEW_TOKENS = 96
 DUPLICATE_SIMILARITY = 0.9
+CONTRIBUTION = "In this paper we introduce and present our main contribution."
+RESTATES_SIMILARITY = 0.75  # the model's sentence is kept; below, the document's is used
 
 Progress = Callable[[str, int, int], None]
 
@@ -142,14 +146,13 @@ class Summarizer:
         return [window for window in windows if window]
 
     def _checked(self, text: str, checker: CitationChecker) -> list[SummaryPoint]:
-        """The generated sentences that rest on the document, each with its pages."""
+        """The generated sentences that rest on the document, each with its page."""
         points = []
         for line in text.splitlines():
             for sentence in split_sentences(line.strip().lstrip("-*\u2022 0123456789.)")):
-                checked = checker.check(sentence)
-                if checked.citations and not checked.unsupported and len(sentence.split()) >= 5:
-                    pages = sorted({citation.page for citation in checked.citations})
-                    points.append(SummaryPoint(sentence, pages))
+                point = _grounded(sentence, checker)
+                if point is not None and len(point.text.split()) >= 5:
+                    points.append(point)
         return points
 
     def _sections(
@@ -173,15 +176,15 @@ class Summarizer:
                     chosen.append(position)
             section_points = [points[position] for position in chosen[:POINTS_PER_SECTION]]
             if not section_points:
-                section_points = [self._extract(checker, SECTIONS[heading])]
+                extracted = self._extract(checker, SECTIONS[heading])
+                section_points = [extracted] if extracted else []
             sections.append(SummarySection(heading, section_points))
         return sections
 
-    def _extract(self, checker: CitationChecker, description: str) -> SummaryPoint:
-        [best] = checker.evidence(description, limit=1) or [None]
-        if best is None:
-            return SummaryPoint("The document says nothing on this.", [])
-        return SummaryPoint(best.quote, [best.page])
+    def _extract(self, checker: CitationChecker, description: str) -> SummaryPoint | None:
+        """The document's own sentence that fits a description best, if any fits at all."""
+        found = checker.evidence(description, limit=1)
+        return SummaryPoint(found[0].quote, [found[0].page]) if found else None
 
     def _tldr(
         self, title: str, points: list[SummaryPoint], checker: CitationChecker
@@ -199,9 +202,21 @@ class Summarizer:
             self.generator.chat_prompt(messages), SamplingParams(max_new_tokens=64)
         )
         sentences = split_sentences(completion.text.strip())
-        tldr = sentences[0] if sentences else points[0].text if points else title
-        pages = sorted({citation.page for citation in checker.check(tldr).citations})
-        return tldr, pages or sorted({page for point in points for page in point.pages})
+        tldr = _grounded(sentences[0], checker) if sentences else None
+        if tldr is None:
+            tldr = self._extract(
+                checker, "In this paper we introduce and present our contribution."
+            )
+        return tldr.text, tldr.pages
+
+
+def _grounded(sentence: str, checker: CitationChecker) -> SummaryPoint | None:
+    citation, similarity = checker.support(sentence)
+    if citation is None or similarity < SUPPORT_SIMILARITY:
+        return None
+    if similarity >= RESTATES_SIMILARITY:
+        return SummaryPoint(sentence, [citation.page])
+    return SummaryPoint(citation.quote, [citation.page])
 
 
 def _map_messages(title: str, window: list[Passage]) -> list[Message]:

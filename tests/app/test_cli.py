@@ -100,6 +100,8 @@ def test_errors_are_one_clear_line_with_exit_code_2(
     )
     code, _, err = run(capsys, "delete", "99")
     assert code == 2 and "no document with id 99" in err
+    code, _, err = run(capsys, "summarize", "99")
+    assert code == 2 and "no ready document with id 99" in err
 
 
 def test_the_console_script_runs_offline(settings: Settings, make_pdf: PdfMaker) -> None:

@@ -1,4 +1,5 @@
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
@@ -36,12 +37,12 @@ def add_document(store: Store, sha256: str = "a" * 64, chunks: int = 2) -> int:
         return document.id
 
 
-def test_sqlite_runs_in_wal_mode_with_foreign_keys(store: Store) -> None:
-    if store.dialect != "sqlite":
-        pytest.skip("SQLite settings")
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'scholar.db'}")
     with store.engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    store.dispose()
 
 
 def test_deleting_a_document_deletes_its_chunks_in_the_database(store: Store) -> None:

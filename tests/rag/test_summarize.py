@@ -1,0 +1,41 @@
+"""Summaries from the real default generator over a real PDF."""
+
+import dataclasses
+
+from sqlalchemy import func, select
+
+from app.service import Scholar
+from app.settings import Settings
+from rag.store import StoredSummary
+from tests.conftest import TOPIC_PAGES, PdfMaker
+
+
+def test_a_summary_has_every_section_with_pages_and_is_reused(
+    settings: Settings, make_pdf: PdfMaker
+) -> None:
+    scholar = Scholar(dataclasses.replace(settings, max_new_tokens=48))
+    [outcome] = scholar.ingest([make_pdf("topics.pdf", TOPIC_PAGES)])
+    seen: list[tuple[str, int, int]] = []
+    summary = scholar.summarize(outcome.document_id, lambda *step: seen.append(step))
+    assert [section.heading for section in summary.sections] == [
+        "Problem", "Method", "Key results", "Limitations"
+    ]  # fmt: skip
+    assert summary.tldr and summary.tldr_pages
+    assert seen and seen[-1][1] == seen[-1][2]  # progress reached its end
+    points = [point for section in summary.sections for point in section.points]
+    assert summary.sections[1].points  # the method: what the pages explain
+    for point in points:
+        assert point.pages and all(1 <= page <= 4 for page in point.pages)
+        assert len(point.text.split()) >= 5
+    data = summary.to_json()
+    assert set(data) == {"document_id", "tldr", "tldr_pages", "sections"}
+    assert set(data["sections"][1]["points"][0]) == {"text", "pages"}
+
+    again = scholar.summarize(outcome.document_id)
+    assert again == summary
+    with scholar.store.session() as session:
+        assert session.scalar(select(func.count(StoredSummary.id))) == 1
+    scholar.delete_document(outcome.document_id)
+    with scholar.store.session() as session:
+        assert session.scalar(select(func.count(StoredSummary.id))) == 0
+    scholar.store.dispose()
