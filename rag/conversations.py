@@ -3,7 +3,6 @@ read against earlier ones, today or tomorrow."""
 
 import json
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rag.prompt import Turn
@@ -37,15 +36,5 @@ def add_turn(
             question=question,
             answer=answer,
             details=json.dumps(details),
-        )
-    )
-
-
-def conversations_of(session: Session, collection_id: int) -> list[Conversation]:
-    return list(
-        session.scalars(
-            select(Conversation)
-            .where(Conversation.collection_id == collection_id)
-            .order_by(Conversation.id.desc())
         )
     )
