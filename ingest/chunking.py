@@ -10,12 +10,9 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rag.sentences import split_sentences
+from rag.sentences import PAGE_BREAK, split_sentences
 
 TokenCounter = Callable[[list[str]], list[int]]
-
-# Marks where a new page starts inside a chunk's text, so a quote's exact page can be found.
-PAGE_BREAK = "\f"
 
 PARAGRAPH_CUT_FILL = 0.6  # break early at a paragraph end once a chunk is this full
 PAGE_CUT_FILL = 0.4  # and at a page end once it is this full

@@ -9,9 +9,8 @@ import numpy as np
 
 from rag.embedder import Embedder
 from rag.retrieve import Passage
-from rag.sentences import split_sentences
+from rag.sentences import PAGE_BREAK, split_sentences
 
-PAGE_BREAK = "\f"  # written between pages inside a chunk's text by ingest/chunking.py
 SUPPORT_SIMILARITY = 0.55  # an unmarked sentence this close to a source sentence rests on it
 EVIDENCE_MARGIN = 0.12  # evidence sentences score within this of the best one
 EVIDENCE_MIN_SIMILARITY = 0.3

@@ -2,6 +2,10 @@
 
 import re
 
+# Marks where a new page starts inside a chunk's text (written by chunking, read by citations),
+# so a quote's exact page can be found.
+PAGE_BREAK = "\f"
+
 _ABBREVIATIONS = {
     "al", "cf", "dr", "e.g", "eq", "eqs", "etc", "fig", "figs", "i.e", "mr", "mrs", "ms", "no",
     "pp", "prof", "ref", "refs", "sec", "st", "tab", "vol", "vs",

