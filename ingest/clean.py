@@ -27,6 +27,10 @@ _FF_LIGATURE = re.compile(r"(?<=\w)\u21b5|\u21b5(?=\w)")
 _HYPHEN_BREAK = re.compile(r"(\w)-\n(?=[a-z])")
 _SPACES = re.compile(r"[ \t\f\v\u00a0\u2000-\u200b\u3000]+")
 _SENTENCE_END = re.compile(r"[.!?:;][\"')\]]?$")
+# "8 Conclusion", "2.1 Processing PDFs", "IV. RESULTS": a numbered heading on a short line of its
+# own. Joined to the next line it would start that paragraph's first sentence ("8 Conclusion We
+# introduce..."), which then reads as a claim about the number 8.
+_NUMBERED_HEADING = re.compile(r"^(?:\d{1,2}(?:\.\d{1,2})*\.?|[IVX]{1,4}\.)\s+[A-Z][^.!?:;]{0,60}$")
 
 
 def clean_pages(pages: list[str]) -> list[str]:
@@ -100,17 +104,21 @@ def _edges(lines: list[str]) -> list[str]:
 
 
 def _paragraphs(lines: list[str]) -> str:
-    """Join wrapped lines; a blank line, or a short line that ends a sentence, ends a paragraph."""
+    """Join wrapped lines; a blank line, or a short line that ends a sentence, ends a paragraph;
+    a numbered heading is a paragraph of its own."""
     widths = sorted(len(line) for line in lines if line)
     typical_width = widths[len(widths) // 2] if widths else 0
     paragraphs: list[str] = []
     current: list[str] = []
     for line in lines:
+        short = len(line) < 0.7 * typical_width
+        heading = short and _NUMBERED_HEADING.match(line) is not None
+        if heading and current:
+            paragraphs.append(" ".join(current))
+            current = []
         if line:
             current.append(line)
-        ends_paragraph = not line or (
-            _SENTENCE_END.search(line) is not None and len(line) < 0.7 * typical_width
-        )
+        ends_paragraph = not line or heading or (_SENTENCE_END.search(line) is not None and short)
         if ends_paragraph and current:
             paragraphs.append(" ".join(current))
             current = []

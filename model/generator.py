@@ -37,7 +37,7 @@ class Completion:
 
 
 @dataclass
-class _Row:
+class Row:
     """One prompt's progress through generation."""
 
     prompt: list[int]
@@ -113,7 +113,7 @@ class Generator:
             for text, row in zip(texts, rows, strict=True)
         ]
 
-    def _rows(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[_Row]:
+    def _rows(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[Row]:
         if not prompts:
             raise ValueError("no prompts given")
         rows = []
@@ -121,10 +121,10 @@ class Generator:
             ids = self.tokenizer.encode(prompt) if isinstance(prompt, str) else list(prompt)
             if not ids:
                 raise ValueError("a prompt must have at least one token")
-            rows.append(_Row(ids, StreamDecoder(self.tokenizer.decode), StopMatcher(params.stop)))
+            rows.append(Row(ids, StreamDecoder(self.tokenizer.decode), StopMatcher(params.stop)))
         return rows
 
-    def _run(self, rows: list[_Row], params: SamplingParams) -> Iterator[list[str]]:
+    def _run(self, rows: list[Row], params: SamplingParams) -> Iterator[list[str]]:
         """Generate for all rows together; yield each step's new text per row."""
         prompts = [row.prompt for row in rows]
         width = max(len(p) for p in prompts)

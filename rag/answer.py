@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from model import Generator, SamplingParams
 from rag.citations import CheckedAnswer, Citation, CitationChecker
 from rag.embedder import Embedder
-from rag.prompt import Turn, build_messages, retrieval_query
+from rag.prompt import Turn, build_messages, is_follow_up, retrieval_query
 from rag.retrieve import Passage, Retriever
 
 PROMPT_TOKENS = 2048  # prefill is the slow part on a CPU: no prompt longer than answers need
@@ -119,6 +119,7 @@ class Answerer:
     ) -> AnswerStream:
         started = time.perf_counter()
         timings = Timings()
+        history = history if is_follow_up(question, history) else ()
         query = retrieval_query(question, history)
         retrieved = self.retriever.retrieve(query, collection_id, self.config.sources, document_ids)
         timings.retrieve_ms = _ms_since(started)

@@ -2,7 +2,11 @@
 read against earlier ones, today or tomorrow."""
 
 import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from rag.prompt import Turn
@@ -38,3 +42,50 @@ def add_turn(
             details=json.dumps(details),
         )
     )
+
+
+@dataclass(frozen=True)
+class ConversationListing:
+    id: int
+    title: str
+    created_at: datetime
+    turns: int
+
+
+@dataclass(frozen=True)
+class StoredTurn:
+    question: str
+    answer: str
+    details: dict[str, Any]  # the answer's JSON, as `Answer.to_json` wrote it
+
+
+def conversations_in(session: Session, collection_id: int) -> list[ConversationListing]:
+    """The collection's conversations, newest first."""
+    rows = session.execute(
+        select(Conversation.id, Conversation.title, Conversation.created_at, func.count())
+        .join(ConversationTurn, ConversationTurn.conversation_id == Conversation.id)
+        .where(Conversation.collection_id == collection_id)
+        .group_by(Conversation.id)
+        .order_by(Conversation.id.desc())
+    ).all()
+    return [ConversationListing(*row) for row in rows]
+
+
+def stored_turns(session: Session, conversation_id: int) -> list[StoredTurn] | None:
+    """The turns with their answers' details, oldest first; None when there is no such
+    conversation."""
+    conversation = session.get(Conversation, conversation_id)
+    if conversation is None:
+        return None
+    return [
+        StoredTurn(turn.question, turn.answer, json.loads(turn.details))
+        for turn in conversation.turns
+    ]
+
+
+def delete_conversation(session: Session, conversation_id: int) -> bool:
+    conversation = session.get(Conversation, conversation_id)
+    if conversation is None:
+        return False
+    session.delete(conversation)
+    return True

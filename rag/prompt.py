@@ -34,11 +34,17 @@ def page_label(passage: Passage) -> str:
     return f"pp. {passage.page_start}-{passage.page_end}"
 
 
-def retrieval_query(question: str, history: Sequence[Turn]) -> str:
-    """What to search for: a follow-up ("and its limitations?") is read together with the
-    question before it."""
+def is_follow_up(question: str, history: Sequence[Turn]) -> bool:
+    """Whether the question leans on the conversation ("and its limitations?"): short, or
+    pointing back with a pronoun. Only then do earlier turns go into the search and the prompt,
+    where a small model would otherwise repeat an earlier answer to a new question."""
     words = [word.lower() for word in _WORD.findall(question)]
-    if history and (len(words) <= 6 or _FOLLOW_UP_WORDS.intersection(words)):
+    return bool(history) and (len(words) <= 6 or bool(_FOLLOW_UP_WORDS.intersection(words)))
+
+
+def retrieval_query(question: str, history: Sequence[Turn]) -> str:
+    """What to search for: a follow-up is read together with the question before it."""
+    if is_follow_up(question, history):
         return f"{history[-1].question} {question}"
     return question
 

@@ -2,7 +2,9 @@
 
 Writers take an exclusive file lock around read-modify-write, so two processes ingesting into
 one collection never lose each other's vectors; readers reload only when the file changed.
-Indexes are read and written only in FAISS's own format (never pickled).
+Indexes are read and written only in FAISS's own format (never pickled). The index kind follows
+the collection's size (rag/index_kinds): a write that takes it across a threshold rebuilds it as
+the other kind in the same atomic write.
 """
 
 import fcntl
@@ -17,10 +19,13 @@ from typing import IO
 import faiss
 import numpy as np
 
+from rag.index_kinds import IndexKind, build, empty_exact, fitted, ids_of, kind_of
+
 INDEX_FILE = "dense.faiss"
 TEMPORARY_SUFFIX = ".tmp"  # `.dense.faiss.<pid>.tmp` while a write is under way
 WRITER_LOCK = ".writer.lock"
-_ID_MAP_HEADER = struct.Struct("<4siq")  # IndexIDMap2's fourcc, dimension, vector count
+_HEADER = struct.Struct("<4siq")  # fourcc, dimension, vector count: the same for both kinds
+_FOURCCS = (b"IxM2", b"IwFl")  # IndexIDMap2, IndexIVFFlat
 
 
 class FileLock:
@@ -51,7 +56,8 @@ class FileLock:
 
 
 class VectorIndex:
-    """Exact inner-product search over unit vectors (cosine similarity)."""
+    """Inner-product search over unit vectors (cosine similarity): exact, or approximate for
+    large collections."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -63,14 +69,14 @@ class VectorIndex:
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         with self._locked():
             vectors = _as_vectors(vectors)
-            index = self._read() if self.path.exists() else _empty(vectors.shape[1])
+            index = self._read() if self.path.exists() else empty_exact(vectors.shape[1])
             if index.d != vectors.shape[1]:
                 raise ValueError(
                     f"{self.path} holds {index.d}-dimensional vectors, not {vectors.shape[1]}: "
                     "was the embedder changed? Rebuild the index from the store"
                 )
             index.add_with_ids(vectors, _as_ids(ids))
-            self._write(index)
+            self._write(fitted(index))
 
     def remove(self, ids: np.ndarray) -> None:
         with self._locked():
@@ -78,15 +84,14 @@ class VectorIndex:
                 return
             index = self._read()
             index.remove_ids(_as_ids(ids))
-            self._write(index)
+            self._write(fitted(index))
 
     def replace_all(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        """Rebuild from scratch (for example from the store's embeddings)."""
+        """Rebuild from scratch (for example from the store's embeddings), as the kind its size
+        calls for."""
         vectors = _as_vectors(vectors)
         with self._locked():
-            index = _empty(vectors.shape[1])
-            index.add_with_ids(vectors, _as_ids(ids))
-            self._write(index)
+            self._write(build(_as_ids(ids), vectors))
 
     def clear(self) -> None:
         """Remove the index file (a collection with no passages has none)."""
@@ -106,7 +111,12 @@ class VectorIndex:
         index = self._current()
         if index is None:
             return np.zeros(0, dtype=np.int64)
-        return faiss.vector_to_array(index.id_map).astype(np.int64)
+        return ids_of(index)
+
+    def kind(self) -> IndexKind | None:
+        """Exact or approximate; None while there is no index."""
+        index = self._current()
+        return None if index is None else kind_of(index)
 
     def __len__(self) -> int:
         index = self._current()
@@ -117,12 +127,12 @@ class VectorIndex:
         None when there is no file, ValueError when it is not an index of ours."""
         try:
             with open(self.path, "rb") as handle:
-                header = handle.read(_ID_MAP_HEADER.size)
+                header = handle.read(_HEADER.size)
         except FileNotFoundError:
             return None
-        if len(header) < _ID_MAP_HEADER.size or header[:4] != b"IxM2":
-            raise ValueError(f"{self.path} is not a FAISS IndexIDMap2 file")
-        return _ID_MAP_HEADER.unpack(header)[2]
+        if len(header) < _HEADER.size or header[:4] not in _FOURCCS:
+            raise ValueError(f"{self.path} is not a FAISS IndexIDMap2 or IndexIVFFlat file")
+        return _HEADER.unpack(header)[2]
 
     def _stamp(self) -> tuple[int, int] | None:
         try:
@@ -178,10 +188,6 @@ class IndexRegistry:
         if collection_id not in self._indexes:
             self._indexes[collection_id] = VectorIndex(self.root / str(collection_id))
         return self._indexes[collection_id]
-
-
-def _empty(dimension: int) -> faiss.Index:
-    return faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
 
 
 def _as_vectors(vectors: np.ndarray) -> np.ndarray:

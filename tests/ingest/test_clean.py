@@ -47,6 +47,33 @@ def test_wrapped_lines_join_into_paragraphs() -> None:
     ]
 
 
+def test_numbered_headings_stand_apart_from_the_text_they_head() -> None:
+    text = (
+        "The corpus also links the papers to each other through the citation graph of\n"
+        "the whole collection\n"
+        "8 Conclusion\n"
+        "We introduce the largest publicly available corpus of English academic papers,\n"
+        "covering dozens of disciplines.\n"
+        "8.1 Future work\n"
+        "We plan to add more publishers and their papers over the coming years and to\n"
+        "update the corpus twice a year.\n"
+        "In 2020 the corpus was released to everyone who wants to use it for research\n"
+        "10 tables in the appendix give the details of every one of the datasets here."
+    )
+    [page] = clean_pages([text])
+    paragraphs = page.split("\n\n")
+    assert paragraphs[1:4] == [
+        "8 Conclusion",
+        "We introduce the largest publicly available corpus of English academic papers, "
+        "covering dozens of disciplines.",
+        "8.1 Future work",
+    ]
+    # A wrapped line that merely starts with a number is no heading.
+    assert paragraphs[-1].endswith(
+        "for research 10 tables in the appendix give the details of every one of the datasets here."
+    )
+
+
 def test_whitespace_ligatures_and_detached_accents_are_normalized() -> None:
     [page] = clean_pages(["The  \ufb01rst\u00a0result \t by F\u00a8arber,  na\u00a8\u0131ve"])
     assert page == "The first result by Färber, naïve"

@@ -69,6 +69,16 @@ def test_a_follow_up_is_read_against_the_earlier_turn(answering: Scholar) -> Non
     assert turns == ["How do volcanic eruptions start?", "And how are people warned?"]
 
 
+def test_a_new_question_in_a_conversation_gets_its_own_answer(answering: Scholar) -> None:
+    first = answering.ask("What do volcanologists watch to warn people before an eruption?")
+    earlier = first.result()
+    question = "Which building techniques let Gothic cathedrals have large stained glass windows?"
+    answer = answering.ask(question, conversation_id=earlier.conversation_id).result()
+    assert answer.retrieved[0].page_start == 3
+    assert answer.text != earlier.text
+    assert answer.evidence and all(citation.page == 3 for citation in answer.evidence)
+
+
 def test_asking_in_a_missing_conversation_is_a_clear_error(answering: Scholar) -> None:
     with pytest.raises(ScholarError, match="no conversation with id 999"):
         answering.ask("Anything?", conversation_id=999)

@@ -2,7 +2,14 @@ from collections.abc import Sequence
 
 import pytest
 
-from rag.prompt import SYSTEM_PROMPT, Message, Turn, build_messages, retrieval_query
+from rag.prompt import (
+    SYSTEM_PROMPT,
+    Message,
+    Turn,
+    build_messages,
+    is_follow_up,
+    retrieval_query,
+)
 from tests.rag.test_citations import passage
 
 
@@ -44,3 +51,5 @@ def test_follow_up_questions_are_searched_with_the_question_before() -> None:
         "How is the S2ORC corpus licensed for research use?"
     )
     assert retrieval_query("And its limitations?", []) == "And its limitations?"
+    assert is_follow_up("What are their weaknesses according to the authors?", history)
+    assert not is_follow_up("How is the S2ORC corpus licensed for research use?", history)

@@ -1,0 +1,101 @@
+"""The chat view: the conversation so far, a question box, and answers that stream in, then
+show their citations, sources and evidence."""
+
+from collections.abc import Mapping
+from typing import Any
+
+import streamlit as st
+
+from app.export import answer_markdown, conversation_markdown
+from app.records import DocumentSummary
+from app.service import Scholar
+from app.ui.common import ensure_generator, labelled, plain, reported_errors
+from app.ui.documents import VIEW
+from app.ui.sidebar import CONVERSATION
+from app.ui.sources import render_evidence, render_sources
+from rag.conversations import StoredTurn
+
+ASK_WITHIN = "ask_within"  # session state: the documents a question is restricted to
+
+
+def render_chat(scholar: Scholar, collection: str, documents: list[DocumentSummary]) -> None:
+    if not documents:
+        _first_run()
+        return
+    by_id = {document.id: document for document in documents}
+    st.multiselect(
+        "Ask within",
+        list(by_id),
+        format_func=lambda document_id: by_id[document_id].title,
+        key=ASK_WITHIN,
+        placeholder="All documents in the collection",
+    )
+    conversation_id = st.session_state.get(CONVERSATION)
+    turns = scholar.conversation(conversation_id) if conversation_id else []
+    if turns:
+        st.download_button(
+            "Export conversation",
+            conversation_markdown(turns[0].question, turns),
+            file_name=f"conversation-{conversation_id}.md",
+            mime="text/markdown",
+        )
+    for number, turn in enumerate(turns, start=1):
+        _turn(scholar, turn, f"{conversation_id}-{number}")
+    question = st.chat_input("Ask about your documents")
+    if question:
+        _ask(scholar, collection, question, conversation_id)
+
+
+def _first_run() -> None:
+    st.info(
+        "**Start here.** This collection has no documents yet.\n\n"
+        "1. Open **Documents** and drop in PDFs (or text, Markdown, HTML).\n"
+        "2. Come back to **Chat** and ask a question: the answer cites the document, page and "
+        "passage each claim rests on.\n"
+        "3. Or ask for a **summary** of a paper from the document list."
+    )
+    st.button("Go to Documents", on_click=lambda: st.session_state.update({VIEW: "Documents"}))
+
+
+def _turn(scholar: Scholar, turn: StoredTurn, key: str) -> None:
+    with st.chat_message("user"):
+        st.markdown(plain(turn.question))
+    with st.chat_message("assistant"):
+        _answer(scholar, turn.question, turn.details, key)
+
+
+def _answer(scholar: Scholar, question: str, details: Mapping[str, Any], key: str) -> None:
+    st.markdown(labelled(str(details["answer"])))
+    unsupported = details.get("unsupported_sentences", [])
+    if unsupported:
+        st.warning(
+            "Not supported by the sources:\n\n"
+            + "\n".join(f"- {plain(sentence)}" for sentence in unsupported)
+        )
+    render_evidence(details.get("evidence", []))
+    render_sources(scholar, details, key)
+    timings = details.get("timings", {})
+    st.caption(
+        f"retrieval {timings.get('retrieve_ms', 0):.0f} ms · first word after "
+        f"{timings.get('ttft_ms', 0) / 1000:.1f} s · {timings.get('tokens_per_s', 0):.0f} tokens/s"
+    )
+    st.download_button(
+        "Export answer",
+        answer_markdown(question, details),
+        file_name=f"answer-{key}.md",
+        mime="text/markdown",
+        key=f"export-{key}",
+    )
+
+
+def _ask(scholar: Scholar, collection: str, question: str, conversation_id: int | None) -> None:
+    with st.chat_message("user"):
+        st.markdown(plain(question))
+    with st.chat_message("assistant"), reported_errors():
+        ensure_generator(scholar)
+        selected = st.session_state.get(ASK_WITHIN) or None
+        stream = scholar.ask(question, collection, selected, conversation_id)
+        st.write_stream(plain(piece) for piece in stream)
+        if stream.answer is not None:
+            st.session_state[CONVERSATION] = stream.answer.conversation_id
+            st.rerun()

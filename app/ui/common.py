@@ -1,0 +1,103 @@
+"""What every view shares: the cached service, escaped text, citation labels, readable errors."""
+
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+
+import streamlit as st
+
+from app.records import ScholarError
+from app.service import Scholar
+from app.settings import Settings, SettingsError
+from model import UnsupportedModelError
+from model.remote import RemoteGeneratorError
+
+log = logging.getLogger("llama-scholar")
+
+# Every ASCII punctuation mark may be backslash-escaped in CommonMark; escaping all that matter
+# keeps document and model text from becoming links, images, HTML, math or colour directives.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:&=^\"'])")
+_CITATION_MARKER = re.compile(r"\[(\d+(?:\s*[-\u2013,]\s*\d+)*)\]")
+
+OVERRIDES = "settings_overrides"  # session state: the sidebar's changes to the settings
+FLASHES = "flashes"  # session state: messages from callbacks, shown on the next run
+
+
+def plain(text: str) -> str:
+    """Untrusted text as Markdown that renders literally."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def labelled(text: str) -> str:
+    """Untrusted answer text, escaped, with its [n] citation markers shown as compact labels."""
+    parts: list[str] = []
+    last = 0
+    for marker in _CITATION_MARKER.finditer(text):
+        label = re.sub(r"\s+", "", marker.group(1)).replace("-", "\u2013")
+        parts += [plain(text[last : marker.start()]), f" :blue-badge[{label}]"]
+        last = marker.end()
+    parts.append(plain(text[last:]))
+    return "".join(parts)
+
+
+def current_settings() -> Settings:
+    """The environment's settings with the sidebar's changes applied."""
+    return replace(Settings.from_env(), **st.session_state.get(OVERRIDES, {}))
+
+
+@st.cache_resource(show_spinner="Opening the library…")
+def scholar_for(settings: Settings) -> Scholar:
+    return Scholar(settings)
+
+
+@st.cache_resource(show_spinner="Loading the language model (the first time only)…")
+def _load_generator(model_key: str, _scholar: Scholar) -> int:
+    return _scholar.generator.context_window  # the service keeps the loaded generator
+
+
+def ensure_generator(scholar: Scholar) -> None:
+    """Load the generator once per process, with a visible loading state."""
+    _load_generator(scholar.model_key, scholar)
+
+
+@contextmanager
+def reported_errors() -> Iterator[None]:
+    """Problems become readable messages on the page, never tracebacks."""
+    try:
+        yield
+    except Exception as error:
+        st.error(plain(_readable(error)))
+
+
+def flash(kind: str, message: str) -> None:
+    """Keep a message for the next run (callbacks run before the page is drawn)."""
+    st.session_state.setdefault(FLASHES, []).append((kind, message))
+
+
+@contextmanager
+def flashed_errors() -> Iterator[None]:
+    """`reported_errors` for callbacks: the message is shown when the page is drawn next."""
+    try:
+        yield
+    except Exception as error:
+        flash("error", _readable(error))
+
+
+def show_flashes() -> None:
+    shown = {"success": st.success, "info": st.info, "warning": st.warning, "error": st.error}
+    for kind, message in st.session_state.pop(FLASHES, []):
+        shown[kind](plain(message))
+
+
+def _readable(error: Exception) -> str:
+    if isinstance(
+        error, (ScholarError, SettingsError, UnsupportedModelError, RemoteGeneratorError)
+    ):
+        return str(error)
+    log.exception("unexpected error in the app")
+    return (
+        f"Something went wrong ({type(error).__name__}: {error}). "
+        "The server log has the details; nothing stored was changed."
+    )

@@ -1,0 +1,128 @@
+"""The documents view: uploads with a status per file, and the collection's document list."""
+
+import streamlit as st
+
+from app.records import DocumentSummary
+from app.service import Scholar
+from app.ui.common import flash, flashed_errors, plain
+from ingest.pipeline import FileOutcome, IngestStatus
+from ingest.readers import SUPPORTED_EXTENSIONS
+from rag.store import DocumentStatus
+
+UPLOAD_ROUND = "upload_round"  # session state: bumped to clear the uploader after a batch
+UPLOAD_OUTCOMES = "upload_outcomes"  # session state: the last batch's outcomes
+SUMMARY_DOCUMENT = "summary_document"  # session state: the document the summaries view shows
+VIEW = "view"  # session state: the main view's name
+STAGE_SHARE = {"read": (0.0, 0.4), "embed": (0.4, 1.0)}  # of a file's progress bar
+
+
+def render_documents(scholar: Scholar, collection: str, documents: list[DocumentSummary]) -> None:
+    st.header("Documents")
+    _uploads(scholar, collection)
+    _outcomes()
+    if not documents:
+        st.info("No documents in this collection yet: drop PDFs, text, Markdown or HTML above.")
+        return
+    for document in documents:
+        _document_row(scholar, document)
+
+
+def _uploads(scholar: Scholar, collection: str) -> None:
+    round_number = st.session_state.setdefault(UPLOAD_ROUND, 0)
+    uploads = st.file_uploader(
+        "Add documents",
+        type=sorted(extension.lstrip(".") for extension in SUPPORTED_EXTENSIONS),
+        accept_multiple_files=True,
+        key=f"uploader-{round_number}",
+        help=f"Up to {scholar.settings.max_file_mb} MB each; duplicates are recognised.",
+    )
+    password = st.text_input(
+        "PDF password", type="password", help="Only for password-protected PDFs in this batch."
+    )
+    if not uploads:
+        return
+    outcomes = []
+    for upload in uploads:
+        outcomes.append(_ingest_one(scholar, collection, upload.name, upload.getvalue(), password))
+    st.session_state[UPLOAD_OUTCOMES] = outcomes
+    st.session_state[UPLOAD_ROUND] = round_number + 1
+    st.rerun()
+
+
+def _ingest_one(
+    scholar: Scholar, collection: str, filename: str, data: bytes, password: str
+) -> FileOutcome:
+    with st.status(f"Ingesting {plain(filename)}", expanded=True) as status:
+        bar = st.progress(0.0, text="Reading")
+
+        def progress(stage: str, done: int, total: int) -> None:
+            start, end = STAGE_SHARE.get(stage, (0.0, 1.0))
+            fraction = start + (end - start) * done / max(total, 1)
+            noun = "pages read" if stage == "read" else "passages embedded"
+            bar.progress(min(fraction, 1.0), text=f"{done} of {total} {noun}")
+
+        outcome = scholar.ingest_content(data, filename, collection, password or None, progress)
+        failed = outcome.status == IngestStatus.FAILED
+        status.update(
+            label=plain(_outcome_text(outcome)),
+            state="error" if failed else "complete",
+            expanded=False,
+        )
+    return outcome
+
+
+def _outcomes() -> None:
+    for outcome in st.session_state.get(UPLOAD_OUTCOMES, []):
+        text = plain(_outcome_text(outcome))
+        if outcome.status == IngestStatus.INGESTED:
+            st.success(text)
+        elif outcome.status == IngestStatus.DUPLICATE:
+            st.info(text)
+        else:
+            st.error(text)
+
+
+def _outcome_text(outcome: FileOutcome) -> str:
+    if outcome.status == IngestStatus.INGESTED:
+        return f"{outcome.source}: ingested, {outcome.pages} pages, {outcome.chunks} passages."
+    if outcome.status == IngestStatus.DUPLICATE:
+        return f"{outcome.source}: already in this collection, nothing changed."
+    return f"{outcome.source}: failed. {outcome.error}"
+
+
+def _document_row(scholar: Scholar, document: DocumentSummary) -> None:
+    with st.container(border=True):
+        about, summarize, delete = st.columns([6, 1.3, 1.2], vertical_alignment="center")
+        about.markdown(f"**{plain(document.title)}**")
+        if document.status == DocumentStatus.READY:
+            about.caption(
+                f"{plain(document.filename)} · {document.pages} pages · {document.chunks} passages"
+            )
+            summarize.button(
+                "Summarize",
+                key=f"summarize-{document.id}",
+                on_click=_open_summary,
+                args=(document.id,),
+            )
+        else:
+            about.caption(f"{plain(document.filename)} · failed: {plain(document.error or '')}")
+        with delete.popover("Delete"):
+            st.write("Remove the document, its passages and its summaries?")
+            st.button(
+                "Delete for good",
+                key=f"delete-{document.id}",
+                type="primary",
+                on_click=_delete,
+                args=(scholar, document.id),
+            )
+
+
+def _open_summary(document_id: int) -> None:
+    st.session_state[SUMMARY_DOCUMENT] = document_id
+    st.session_state[VIEW] = "Summaries"
+
+
+def _delete(scholar: Scholar, document_id: int) -> None:
+    with flashed_errors():
+        removed = scholar.delete_document(document_id)
+        flash("success", f"Deleted {removed.filename}.")

@@ -1,0 +1,106 @@
+"""The sidebar: collection picker, conversations, settings, and the model in use."""
+
+from pathlib import Path
+
+import streamlit as st
+
+from app.service import DEFAULT_COLLECTION, Scholar
+from app.ui.common import OVERRIDES, flash, flashed_errors, plain, reported_errors
+
+COLLECTION = "collection"  # session state: the collection picked
+CONVERSATION = "conversation_id"  # session state: the conversation shown, None for a new one
+NEW_COLLECTION_NAME = "new_collection_name"
+CONVERSATIONS_LISTED = 30
+
+
+def render_sidebar(scholar: Scholar) -> str:
+    """Draw the sidebar; the collection picked."""
+    with st.sidebar:
+        st.title("llama-scholar")
+        collection = _collection_picker(scholar)
+        _conversations(scholar, collection)
+        _settings(scholar)
+    return collection
+
+
+def _collection_picker(scholar: Scholar) -> str:
+    names = [found.name for found in scholar.collections()] or [DEFAULT_COLLECTION]
+    if st.session_state.get(COLLECTION) not in names:
+        st.session_state[COLLECTION] = names[0]
+    st.selectbox("Collection", names, key=COLLECTION, on_change=_new_conversation)
+    with (
+        st.popover("New collection", width="stretch"),
+        st.form("new-collection", clear_on_submit=True, border=False),
+    ):
+        st.text_input("Name", max_chars=200, key=NEW_COLLECTION_NAME)
+        st.form_submit_button("Create", on_click=_create_collection, args=(scholar,))
+    return st.session_state[COLLECTION]
+
+
+def _create_collection(scholar: Scholar) -> None:
+    name = st.session_state.get(NEW_COLLECTION_NAME, "").strip()
+    with flashed_errors():
+        scholar.collection_id(name, create=True)
+        st.session_state[COLLECTION] = name
+        _new_conversation()
+        flash("success", f"Created the collection {name}.")
+
+
+def _conversations(scholar: Scholar, collection: str) -> None:
+    st.subheader("Conversations")
+    st.button("New conversation", on_click=_new_conversation, width="stretch")
+    if collection not in {found.name for found in scholar.collections()}:
+        return
+    current = st.session_state.get(CONVERSATION)
+    for listing in scholar.conversations(collection)[:CONVERSATIONS_LISTED]:
+        st.button(
+            plain(listing.title),
+            key=f"conversation-{listing.id}",
+            type="primary" if listing.id == current else "secondary",
+            on_click=_open_conversation,
+            args=(listing.id,),
+            width="stretch",
+            help=f"{listing.turns} question(s), started {listing.created_at:%Y-%m-%d %H:%M} UTC",
+        )
+
+
+def _settings(scholar: Scholar) -> None:
+    settings = scholar.settings
+    with st.expander("Settings"), st.form("settings", border=False):
+        generator = st.text_input(
+            "Generator",
+            value=str(st.session_state.get(OVERRIDES, {}).get("generator_path") or ""),
+            placeholder="the bundled default",
+            help="A Hugging Face LLaMA folder or a GGUF file here; empty for the default.",
+        )
+        sources = st.number_input("Sources per answer", 1, 20, settings.answer_sources)
+        temperature = st.slider("Temperature", 0.0, 1.5, float(settings.temperature), 0.05)
+        max_new_tokens = st.number_input("Max new tokens", 16, 4096, settings.max_new_tokens)
+        if st.form_submit_button("Apply"):
+            with reported_errors():
+                _apply(generator.strip(), int(sources), temperature, int(max_new_tokens))
+    st.caption(f"Model: {plain(scholar.model_description())}")
+
+
+def _apply(generator: str, sources: int, temperature: float, max_new_tokens: int) -> None:
+    overrides: dict[str, object] = {
+        "answer_sources": sources,
+        "temperature": temperature,
+        "max_new_tokens": max_new_tokens,
+    }
+    if generator:
+        path = Path(generator).expanduser()
+        if not path.exists():
+            st.error(f"{generator} does not exist; give a Hugging Face folder or a GGUF file.")
+            return
+        overrides |= {"generator_path": path, "generator_url": None}  # a path beats a URL
+    st.session_state[OVERRIDES] = overrides
+    st.rerun()
+
+
+def _new_conversation() -> None:
+    st.session_state[CONVERSATION] = None
+
+
+def _open_conversation(conversation_id: int) -> None:
+    st.session_state[CONVERSATION] = conversation_id

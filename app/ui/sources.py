@@ -1,0 +1,68 @@
+"""An answer's sources: each cited passage with its quote, and the PDF page it is on with the
+quote highlighted, opened on demand."""
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import streamlit as st
+
+from app.export import unique_citations
+from app.service import Scholar
+from app.ui.common import plain, reported_errors
+
+CLOSEST_PASSAGES = 3  # shown when an answer cites nothing
+PAGE_WIDTH = 760  # pixels: a whole page readable without scrolling far
+
+
+def render_sources(scholar: Scholar, details: Mapping[str, Any], key: str) -> None:
+    """The sources one answer cites, in its text or its evidence (`details` is
+    `Answer.to_json()`), or, when it cites none, the closest passages that were retrieved."""
+    citations = unique_citations([*details.get("citations", []), *details.get("evidence", [])])
+    if citations:
+        st.markdown("**Sources**")
+        for citation in citations:
+            _source(scholar, citation, f"{key}-{citation['n']}")
+    else:
+        st.markdown("**Closest passages**")
+        for passage in details.get("retrieved", [])[:CLOSEST_PASSAGES]:
+            label = f"{passage['title']} · p. {passage['page_start']}"
+            with st.expander(plain(label)):
+                st.text(passage["text"])
+
+
+def render_evidence(evidence: Sequence[Mapping[str, Any]]) -> None:
+    if not evidence:
+        return
+    st.markdown("**From the sources**")
+    for citation in evidence:
+        st.markdown(
+            f"> {plain(citation['quote'])} :blue-badge[{int(citation['n'])}]  \n"
+            f"> — {plain(citation['title'])}, p. {int(citation['page'])}"
+        )
+
+
+def _source(scholar: Scholar, citation: Mapping[str, Any], key: str) -> None:
+    page = int(citation["page"])
+    label = f"[{int(citation['n'])}] {citation['title']} · p. {page}"
+    with st.expander(plain(label)):
+        st.markdown(f"> {plain(citation['quote'])}")
+        st.caption(plain(citation["filename"]))
+        if st.toggle(f"Show page {page}", key=f"page-{key}"):
+            _page(scholar, int(citation["document_id"]), page, str(citation["quote"]), key)
+
+
+def _page(scholar: Scholar, document_id: int, page: int, quote: str, key: str) -> None:
+    with reported_errors():
+        original = scholar.original(document_id)
+        if original.extension == ".pdf":
+            shown = scholar.page_image(document_id, page, quote)
+            caption = f"Page {shown.page} of {shown.pages}"
+            if not shown.highlighted:
+                caption += " (the quote could not be located on the page image)"
+            st.image(shown.image, caption=caption, width=PAGE_WIDTH)
+        st.download_button(
+            f"Download {original.filename}",
+            data=original.path.read_bytes(),
+            file_name=original.filename,
+            key=f"download-{key}",
+        )
