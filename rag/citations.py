@@ -17,6 +17,7 @@ EVIDENCE_MIN_SIMILARITY = 0.3
 EVIDENCE_MIN_WORDS = 6  # headings and fragments are no evidence
 
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*[-\u2013,]\s*\d+)*)\]")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
 
 @dataclass(frozen=True)
@@ -113,20 +114,32 @@ class CitationChecker:
             ]
             if not claim:
                 continue
-            if valid:
-                citations += [self._best_in(n, vector) for n in valid]
-            elif self.sentences:
+            if not valid and self.sentences:
                 scores = self.vectors @ vector
                 best = int(np.argmax(scores))
                 if scores[best] >= SUPPORT_SIMILARITY:
-                    source = self.sentences[best]
-                    valid = [source.n]
-                    citations.append(self._citation(source))
+                    valid = [self.sentences[best].n]
+            if not self._states_numbers_of(claim, valid):
+                valid = []
+            citations += [self._best_in(n, vector) for n in valid]
             if not valid:
                 unsupported.append(claim)
             rewritten.append(claim + "".join(f" [{n}]" for n in valid))
         unique = list({(c.n, c.quote): c for c in citations}.values())
         return CheckedAnswer(" ".join(rewritten), unique, unsupported)
+
+    def _states_numbers_of(self, claim: str, cited: list[int]) -> bool:
+        """Whether every number in the claim appears in the prose of the sources it cites.
+        A small model readily misquotes figures, or takes a section number for a count
+        ("8 Conclusion" read as "8 papers"), so headings and fragments do not count."""
+        claimed = _numbers(claim)
+        if not claimed:
+            return True
+        stated: set[str] = set()
+        for sentence in self.sentences:
+            if sentence.n in cited and len(sentence.text.split()) >= EVIDENCE_MIN_WORDS:
+                stated |= _numbers(sentence.text)
+        return claimed <= stated
 
     def support(self, claim: str) -> tuple[Citation | None, float]:
         """The source sentence closest to a claim, and how close it is (cosine similarity)."""
@@ -147,6 +160,11 @@ class CitationChecker:
 
     def _citation(self, sentence: _SourceSentence) -> Citation:
         return _citation(sentence.n, sentence.passage, sentence.page, sentence.text)
+
+
+def _numbers(text: str) -> set[str]:
+    """The figures in a text, thousands separators dropped: "1,400" and "1400" are one."""
+    return {re.sub(r",(?=\d{3}\b)", "", match.group()) for match in _NUMBER.finditer(text)}
 
 
 def _citation(n: int, passage: Passage, page: int, quote: str) -> Citation:

@@ -47,6 +47,26 @@ def test_a_marker_maps_to_the_supporting_sentence_and_its_exact_page(embedder: E
     assert checked.unsupported == []
 
 
+def test_a_claim_whose_figures_its_source_does_not_state_is_unsupported(
+    embedder: Embedder,
+) -> None:
+    sources = [
+        *SOURCES,
+        passage(3, "8 Conclusion\nWe introduce a corpus of 81.1M academic papers in many fields."),
+    ]
+    checker = CitationChecker(embedder, sources)
+
+    wrong_year = checker.check("The Rhone glacier has retreated by a kilometre since 1920 [1].")
+    heading_number = checker.check("The corpus contains 8 papers [3].")
+    right = checker.check("The corpus holds 81.1M academic papers [3].")
+
+    for checked in (wrong_year, heading_number):
+        assert checked.citations == [] and len(checked.unsupported) == 1
+        assert "[" not in checked.text
+    assert [citation.n for citation in right.citations] == [3]
+    assert right.unsupported == []
+
+
 def test_markers_that_point_nowhere_are_dropped_and_the_claim_rechecked(
     embedder: Embedder,
 ) -> None:

@@ -9,7 +9,8 @@ from streamlit.testing.v1 import AppTest
 
 from app.service import Scholar
 from app.settings import Settings
-from tests.conftest import TOPIC_PAGES, PdfMaker
+from tests.conftest import TOPIC_PAGES, TRICKY, PdfMaker, require_shared
+from tests.reliability.test_tricky import EXPECTED, INGESTED, LARGE
 
 APP = Path(__file__).resolve().parents[3] / "streamlit_app.py"
 TIMEOUT_S = 300  # the first question loads (and may convert) the default model
@@ -214,3 +215,23 @@ def test_a_generator_path_that_does_not_exist_is_refused(settings: Settings) -> 
 
     assert not app.exception, app.exception
     assert any("does not exist" in error for error in texts(app.sidebar.error))
+
+
+def test_the_tricky_pdfs_uploaded_as_one_batch_each_get_their_outcome(settings: Settings) -> None:
+    folder = require_shared(TRICKY)
+    files = sorted(path for path in folder.glob("*.pdf") if path.name not in LARGE)
+    app = show(start(settings), "Documents")
+
+    app.file_uploader[0].set_value(
+        [(path.name, path.read_bytes(), "application/pdf") for path in files]
+    ).run()
+
+    assert not app.exception, app.exception
+    succeeded, failed = texts(app.success), texts(app.error)
+    assert len(succeeded) + len(failed) == len(files)
+    for path in files:
+        expected = EXPECTED[path.name]
+        if expected == INGESTED:
+            assert any(line.startswith(f"{path.name}: ingested, ") for line in succeeded)
+        else:
+            assert any(line.startswith(f"{path.name}: failed. {expected}: ") for line in failed)
