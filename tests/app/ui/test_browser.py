@@ -127,7 +127,7 @@ def test_upload_ask_cite_and_open_the_page(page: Page, server: str, tmp_path: Pa
     shoot("answer.png", answer)
 
     source.locator("summary").click()
-    source.get_by_text("Show page").click()
+    turn_on(source.get_by_role("switch"), source.get_by_text("Show page"))
     image = source.get_by_role("img")
     expect(image).to_be_visible(timeout=60_000)
     assert image.bounding_box()["height"] > 400
@@ -145,6 +145,19 @@ def test_upload_ask_cite_and_open_the_page(page: Page, server: str, tmp_path: Pa
     assert dialogs == []
     assert outside == [], outside
     assert shots_taken == 4
+
+
+def turn_on(switch: Locator, label: Locator, attempts: int = 3) -> None:
+    """Click a toggle's label until it is on: a click that lands while the app is still
+    finishing a run can be dropped by Streamlit."""
+    for _ in range(attempts):
+        label.click()
+        try:
+            expect(switch).to_be_checked(timeout=10_000)
+            return
+        except AssertionError:
+            continue
+    expect(switch).to_be_checked()
 
 
 def ask(page: Page, question: str) -> None:
