@@ -155,6 +155,11 @@ class Scholar:
             ).all()
         return [CollectionSummary(name, documents, chunks) for name, documents, chunks in rows]
 
+    def collection_names(self) -> list[str]:
+        """The collections' names, without counting their contents."""
+        with self.store.session() as session:
+            return list(session.scalars(select(Collection.name).order_by(Collection.name)))
+
     def documents(self, collection: str = DEFAULT_COLLECTION) -> list[DocumentSummary]:
         with self.store.session() as session:
             found = _existing_collection(session, collection)

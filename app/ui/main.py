@@ -2,7 +2,6 @@
 
 import streamlit as st
 
-from app.records import DocumentSummary
 from app.service import Scholar
 from app.ui.chat import render_chat
 from app.ui.common import current_settings, reported_errors, scholar_for, show_flashes
@@ -20,10 +19,12 @@ def run() -> None:
     with reported_errors():
         scholar = scholar_for(current_settings())
         _health_once(scholar)
-        collection = render_sidebar(scholar)
+        existing = scholar.collection_names()
+        collection = render_sidebar(scholar, existing)
         show_flashes()
         view = st.radio("View", VIEWS, key=VIEW, horizontal=True, label_visibility="collapsed")
-        documents = _documents(scholar, collection)
+        # The default collection is created by its first upload; until then it has no documents.
+        documents = scholar.documents(collection) if collection in existing else []
         ready = [document for document in documents if document.status == DocumentStatus.READY]
         if view == "Documents":
             render_documents(scholar, collection, documents)
@@ -31,12 +32,6 @@ def run() -> None:
             render_summaries(scholar, ready)
         else:
             render_chat(scholar, collection, ready)
-
-
-def _documents(scholar: Scholar, collection: str) -> list[DocumentSummary]:
-    if collection not in {found.name for found in scholar.collections()}:
-        return []  # the default collection before its first upload
-    return scholar.documents(collection)
 
 
 def _health_once(scholar: Scholar) -> None:

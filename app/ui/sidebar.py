@@ -13,18 +13,21 @@ NEW_COLLECTION_NAME = "new_collection_name"
 CONVERSATIONS_LISTED = 30
 
 
-def render_sidebar(scholar: Scholar) -> str:
-    """Draw the sidebar; the collection picked."""
+def render_sidebar(scholar: Scholar, existing: list[str]) -> str:
+    """Draw the sidebar for the `existing` collections; the collection picked."""
     with st.sidebar:
         st.title("llama-scholar")
-        collection = _collection_picker(scholar)
-        _conversations(scholar, collection)
+        collection = _collection_picker(scholar, existing)
+        if collection in existing:  # not the default collection before its first upload
+            _conversations(scholar, collection)
+        else:
+            _new_conversation_button()
         _settings(scholar)
     return collection
 
 
-def _collection_picker(scholar: Scholar) -> str:
-    names = [found.name for found in scholar.collections()] or [DEFAULT_COLLECTION]
+def _collection_picker(scholar: Scholar, existing: list[str]) -> str:
+    names = existing or [DEFAULT_COLLECTION]
     if st.session_state.get(COLLECTION) not in names:
         st.session_state[COLLECTION] = names[0]
     st.selectbox("Collection", names, key=COLLECTION, on_change=_new_conversation)
@@ -46,11 +49,13 @@ def _create_collection(scholar: Scholar) -> None:
         flash("success", f"Created the collection {name}.")
 
 
-def _conversations(scholar: Scholar, collection: str) -> None:
+def _new_conversation_button() -> None:
     st.subheader("Conversations")
     st.button("New conversation", on_click=_new_conversation, width="stretch")
-    if collection not in {found.name for found in scholar.collections()}:
-        return
+
+
+def _conversations(scholar: Scholar, collection: str) -> None:
+    _new_conversation_button()
     current = st.session_state.get(CONVERSATION)
     for listing in scholar.conversations(collection)[:CONVERSATIONS_LISTED]:
         st.button(
