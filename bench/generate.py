@@ -1,10 +1,13 @@
 """Our generator against transformers `generate` on the default model, CPU, same run.
 
 Each measurement runs in its own subprocess, so load times start cold and peak RSS is one
-side's own. Ours runs at the CPU default precision and transformers in fp32 (its usual CPU
-setting); the parity numbers compare our exact fp32 mode with transformers loading the same GGUF.
+side's own generator's (the long prompt's text is extracted from the PDF here, in the parent, and
+handed to the workers in a file). Ours runs at the CPU default precision and transformers in fp32
+(its usual CPU setting); the parity numbers compare our exact fp32 mode with transformers loading
+the same GGUF. Ours caches its placed CPU weights on the first load (`model.prepared`), which
+"load, cached" reads; transformers reads the converted safetensors.
 
-    python bench/generate.py [--new-tokens 128] [--repeats 3] [--threads N] [--json]
+    python bench/generate.py [--new-tokens 128] [--repeats 3] [--rounds 3] [--threads N] [--json]
 """
 
 import argparse
@@ -76,7 +79,7 @@ def worker_ours(args: argparse.Namespace) -> dict[str, Any]:
     if args.worker == "ours-cold":
         return {"load_s": load}
     chat_ids = generator.chat_prompt([{"role": "user", "content": QUESTION}])
-    long_ids = generator.tokenizer.encode(long_text())[:PREFILL_TOKENS]
+    long_ids = generator.tokenizer.encode(args.text.read_text())[:PREFILL_TOKENS]
 
     def generate(ids: list[int], new: int) -> object:
         return generator.generate(ids, SamplingParams(max_new_tokens=new, ignore_eos=True))
@@ -105,7 +108,7 @@ def worker_hf(args: argparse.Namespace) -> dict[str, Any]:
     chat = [{"role": "user", "content": QUESTION}]
     prompt = tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
     chat_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    long_ids = tokenizer(long_text())["input_ids"][:PREFILL_TOKENS]
+    long_ids = tokenizer(args.text.read_text())["input_ids"][:PREFILL_TOKENS]
 
     @torch.inference_mode()
     def generate(ids: list[int], new: int) -> torch.Tensor:
@@ -143,7 +146,7 @@ def worker_parity(args: argparse.Namespace) -> dict[str, Any]:
     exact.engine.reserve(1, AGREEMENT_TOKENS)
     diff = (exact.engine.forward_all(torch.tensor([ids]), 0)[0] - reference["logits"]).abs().max()
     greedy = exact.generate(ids, SamplingParams(max_new_tokens=PARITY_TOKENS)).token_ids
-    text_ids = exact.tokenizer.encode(long_text())[:AGREEMENT_TOKENS]
+    text_ids = exact.tokenizer.encode(args.text.read_text())[:AGREEMENT_TOKENS]
     exact_top1 = exact.engine.forward_all(torch.tensor([text_ids]), 0)[0].argmax(-1)
     fast = load_generator(gguf, args.models_dir, GeneratorOptions(precision=args.precision))
     fast.engine.reserve(1, AGREEMENT_TOKENS)
@@ -162,10 +165,15 @@ def worker_parity(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def median_fields(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {field: statistics.median(run[field] for run in runs) for field in runs[0]}
+
+
 def spawn(worker: str, args: argparse.Namespace, **extra: Path) -> dict[str, Any]:
     argv = [sys.executable, __file__, "--worker", worker, "--models-dir", str(args.models_dir)]
     argv += ["--new-tokens", str(args.new_tokens), "--repeats", str(args.repeats)]
     argv += ["--precision", args.precision, "--reference", str(args.reference)]
+    argv += ["--text", str(args.text)]
     if args.threads:
         argv += ["--threads", str(args.threads)]
     for name, value in extra.items():
@@ -179,7 +187,8 @@ def spawn(worker: str, args: argparse.Namespace, **extra: Path) -> dict[str, Any
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--new-tokens", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="timings within a run")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating runs of each side")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--json", action="store_true")
@@ -187,6 +196,7 @@ def main() -> None:
     parser.add_argument("--models-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--reference", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--text", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         import torch
@@ -199,10 +209,15 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as scratch:
         args.models_dir, args.reference = Path(scratch) / "models", Path(scratch) / "hf.pt"
+        args.text = Path(scratch) / "long.txt"
+        args.text.write_text(long_text())
         cold = spawn("ours-cold", args)
-        ours = spawn("ours", args)
-        folder = next(p for p in args.models_dir.iterdir() if not p.name.startswith("."))
-        hf = spawn("hf", args)
+        ours_runs, hf_runs = [], []
+        for _ in range(args.rounds):  # alternated, so a change in the machine's load hits both
+            ours_runs.append(spawn("ours", args))
+            hf_runs.append(spawn("hf", args))
+        ours, hf = median_fields(ours_runs), median_fields(hf_runs)
+        folder = next(p for p in args.models_dir.iterdir() if (p / "config.json").exists())
         hf_cached = spawn("hf-cached", args, folder=folder)
         parity = spawn("parity", args)
     report(args, cold, ours, hf, hf_cached, parity)
@@ -230,14 +245,15 @@ def report(
 
     rows = [
         ("load, cold (s)", cold["load_s"], hf["load_s"], "GGUF: convert / dequantize"),
-        ("load, cached (s)", ours["load_s"], hf_cached["load_s"], "converted safetensors"),
+        ("load, cached (s)", ours["load_s"], hf_cached["load_s"], "prepared / converted weights"),
         (f"prefill {PREFILL_TOKENS} tokens (s)", ours["prefill_s"], hf["prefill_s"], ""),
         ("decode (tokens/s)", ours["decode_tok_s"], hf["decode_tok_s"], "batch 1"),
         ("peak RSS (MB)", ours["rss_mb"], hf["rss_mb"], ""),
     ]
     print(
         f"SmolLM2-135M-Instruct, CPU, {torch.get_num_threads()} threads by default"
-        f"{f', {args.threads} used' if args.threads else ''}; medians of {args.repeats}; "
+        f"{f', {args.threads} used' if args.threads else ''}; medians of {args.repeats} timings "
+        f"in each of {args.rounds} alternating runs per side; "
         f"ours: {parity['precision']}; transformers: fp32\n"
     )
     print(f"| {'measure':<26} | {'ours':>9} | {'transformers':>12} | {'ratio':>6} | note")

@@ -99,16 +99,20 @@ def _units(pages: list[str], count_tokens: TokenCounter, chunk_tokens: int) -> l
 
 
 def _split_long(text: str, count_tokens: TokenCounter, chunk_tokens: int) -> list[tuple[str, int]]:
+    """Pieces of about equal size, so no piece is a stray last word or two."""
     words = [
         word[i : i + WORD_PIECE_CHARS]
         for word in text.split()
         for i in range(0, len(word), WORD_PIECE_CHARS)
     ]
+    word_tokens = count_tokens(words)
+    total = sum(word_tokens)
+    target = -(-total // -(-total // chunk_tokens))  # total split into the fewest equal pieces
     pieces: list[tuple[str, int]] = []
     current: list[str] = []
     filled = 0
-    for word, tokens in zip(words, count_tokens(words), strict=True):
-        if current and filled + tokens > chunk_tokens:
+    for word, tokens in zip(words, word_tokens, strict=True):
+        if current and (filled >= target or filled + tokens > chunk_tokens):
             pieces.append((" ".join(current), filled))
             current, filled = [], 0
         current.append(word)

@@ -12,6 +12,7 @@ from model.convert import converted_folder
 from model.engine import Engine
 from model.network import Transformer
 from model.precision import Plan, Precision, place_weights, plan_for
+from model.prepared import place_cpu_weights
 from model.sampling import SamplingParams, next_tokens
 from model.streaming import StopMatcher, StreamDecoder
 from model.tokenizer import Message, Tokenizer
@@ -172,7 +173,11 @@ def _seen_tokens(
 def load_generator(
     path: Path, models_dir: Path, options: GeneratorOptions | None = None
 ) -> Generator:
-    """Load a Hugging Face LLaMA folder or a GGUF file (converted once into `models_dir`)."""
+    """Load a Hugging Face LLaMA folder or a GGUF file (converted once into `models_dir`).
+
+    A CPU load at the mixed precisions also keeps its placed weights in `models_dir` for the next
+    load (`model.prepared`).
+    """
     options = options or GeneratorOptions()
     if path.is_file():
         if path.suffix.lower() != ".gguf":
@@ -188,7 +193,10 @@ def load_generator(
     with torch.device("meta"):
         model = Transformer(config)
 
-    place_weights(model, our_tensors(iter_hf_tensors(folder)), plan, device)
+    if plan.cpu_mixed and device.type == "cpu":
+        place_cpu_weights(model, folder, models_dir, plan)
+    else:
+        place_weights(model, our_tensors(iter_hf_tensors(folder)), plan, device)
     model.eval()
     tokenizer = Tokenizer.from_folder(folder, config.eos_token_ids)
     return Generator(model, tokenizer, Engine(model, device, plan, options.compile), folder)

@@ -18,12 +18,18 @@ MARGIN = 1.0
 
 
 class SplitWeight(nn.Module):
-    def __init__(self, weight: Tensor) -> None:
-        """Takes ownership of `weight` (fp32), which it overwrites while splitting."""
+    def __init__(self, hi: Tensor, lo: Tensor) -> None:
         super().__init__()
-        hi = weight.to(torch.bfloat16)
         self.register_buffer("hi", hi)
-        self.register_buffer("lo", weight.sub_(hi).to(torch.bfloat16))  # in place: no fp32 copy
+        self.register_buffer("lo", lo)
+
+    @classmethod
+    def from_weight(cls, weight: Tensor) -> "SplitWeight":
+        """Takes ownership of `weight`, which it overwrites while splitting if it is fp32."""
+        # A bf16 weight must be copied: `to` would return it, and subtracting would zero `hi`.
+        weight = weight.float()
+        hi = weight.to(torch.bfloat16)
+        return cls(hi, weight.sub_(hi).to(torch.bfloat16))  # in place: no fp32 copy
 
     def rows(self, index: Tensor) -> Tensor:
         return self.hi[index].float() + self.lo[index].float()

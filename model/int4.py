@@ -17,6 +17,8 @@ ROUND_TRIP_TOLERANCE = 1e-3
 # torch 2.13's int4 CPU kernel takes 1.4 ms for 4 rows of the default model's matrices and
 # 50 ms for 16: larger decode batches go through it 4 rows at a time.
 KERNEL_ROWS = 4
+# Byte b holds q[2i] in its low nibble and q[2i+1] in its high one: (b & 15, b >> 4) as floats.
+_NIBBLE_PAIRS = torch.stack((torch.arange(256) & 15, torch.arange(256) >> 4), dim=-1).float()
 
 
 def int4_kernel_available() -> bool:
@@ -42,25 +44,45 @@ def recover_int4(weight: Tensor) -> tuple[Tensor, Tensor, Tensor] | None:
 class Int4Linear(nn.Module):
     """A bias-free linear layer over 4-bit groups: int4 kernel for decode, fp32 for prefill."""
 
-    def __init__(self, q: Tensor, scale: Tensor, low: Tensor, decode_rows: int) -> None:
+    def __init__(
+        self,
+        packed: Tensor,
+        scales_zeros: Tensor,
+        nibbles: Tensor,
+        scale: Tensor,
+        low: Tensor,
+        decode_rows: int,
+    ) -> None:
+        """A layer over buffers made by `from_groups` (here or in an earlier process: `packed`
+        is in this torch version's internal format, so it must come from this version)."""
         super().__init__()
-        self.out_features, self.in_features = q.shape
+        self.out_features, half_in = nibbles.shape
+        self.in_features = 2 * half_in
         self.decode_rows = decode_rows
-        self.register_buffer("packed", torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, 1))
+        self.register_buffer("packed", packed)
+        self.register_buffer("scales_zeros", scales_zeros)  # (K/32, N, 2) bf16
+        self.register_buffer("nibbles", nibbles)  # (N, K/2)
+        self.register_buffer("scale", scale)  # (N, K/32) fp32
+        self.register_buffer("low", low)
+
+    @classmethod
+    def from_groups(cls, q: Tensor, scale: Tensor, low: Tensor, decode_rows: int) -> "Int4Linear":
+        """The layer for the groups `recover_int4` found."""
+        packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, 1)
         # The kernel computes (q - 8) * scale + zero, so zero is the group's midpoint.
         zero = low + 8 * scale
         scales_zeros = torch.stack((scale, zero), dim=-1).transpose(0, 1).contiguous()
-        self.register_buffer("scales_zeros", scales_zeros.to(torch.bfloat16))  # (K/32, N, 2)
         # Our own nibble layout for prefill; the kernel's packing is an internal format.
         nibbles = (q[:, 1::2] << 4 | q[:, 0::2]).to(torch.uint8)
-        self.register_buffer("nibbles", nibbles)  # (N, K/2)
-        self.register_buffer("scale", scale.float())  # (N, K/32)
-        self.register_buffer("low", low.float())
+        scales_zeros = scales_zeros.to(torch.bfloat16)
+        return cls(packed, scales_zeros, nibbles, scale.float(), low.float(), decode_rows)
 
     def dequantize(self) -> Tensor:
-        q = torch.stack((self.nibbles & 15, self.nibbles >> 4), dim=-1)  # (N, K/2, 2)
-        groups = q.view(self.out_features, -1, GROUP).float()  # (N, K/32, 32)
-        weight = groups * self.scale[..., None] + self.low[..., None]
+        """The fp32 weight (N, K); a byte's two values come from a table in one pass, which is
+        3.5x faster than unpacking nibbles with shifts and masks."""
+        pairs = _NIBBLE_PAIRS.index_select(0, self.nibbles.view(-1).int())  # (N * K/2, 2)
+        groups = pairs.view(self.out_features, -1, GROUP)  # (N, K/32, 32)
+        weight = groups.mul_(self.scale[..., None]).add_(self.low[..., None])
         return weight.view(self.out_features, self.in_features)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -68,13 +90,13 @@ class Int4Linear(nn.Module):
         if rows > self.decode_rows:
             return F.linear(x, self.dequantize())
         flat = x.reshape(rows, self.in_features).to(torch.bfloat16)
-        # The kernel is fast for a few rows and falls off a cliff beyond KERNEL_ROWS.
-        out = torch.cat(
-            [
-                torch.ops.aten._weight_int4pack_mm_for_cpu(
-                    chunk, self.packed, GROUP, self.scales_zeros
-                )
-                for chunk in flat.split(KERNEL_ROWS)
-            ]
-        )
+        if rows <= KERNEL_ROWS:  # a decode step: one call, no splitting
+            out = self._kernel(flat)
+        else:  # the kernel is fast for a few rows and falls off a cliff beyond KERNEL_ROWS
+            out = torch.cat([self._kernel(chunk) for chunk in flat.split(KERNEL_ROWS)])
         return out.view(*x.shape[:-1], self.out_features).to(x.dtype)
+
+    def _kernel(self, rows: Tensor) -> Tensor:
+        return torch.ops.aten._weight_int4pack_mm_for_cpu(
+            rows, self.packed, GROUP, self.scales_zeros
+        )

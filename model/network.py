@@ -52,14 +52,12 @@ class RMSNorm(nn.Module):
         return self.weight * h.to(x.dtype)
 
 
-def rotate_half(x: Tensor) -> Tensor:
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat((-x2, x1), dim=-1)
-
-
-def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    # x: (bs, seqlen, n_heads, head_dim)  cos, sin: (bs, seqlen, 1, head_dim)
-    return x * cos + rotate_half(x) * sin
+def apply_rotary(x: Tensor, cos: Tensor, signed_sin: Tensor) -> Tensor:
+    """transformers' x * cos + rotate_half(x) * sin, bit for bit, in four ops instead of seven:
+    rotate_half(x) = (-x2, x1) is the halves swapped with the first negated, and the negation
+    lives in `signed_sin` = (-sin, sin)."""
+    # x: (bs, seqlen, n_heads, head_dim)  cos, signed_sin: (bs, seqlen, 1, head_dim)
+    return x * cos + x.roll(x.shape[-1] // 2, dims=-1) * signed_sin
 
 
 class Attention(nn.Module):
@@ -172,7 +170,8 @@ class Transformer(nn.Module):
         freqs = torch.outer(torch.arange(max_len).float(), rope_inv_freq(config)).to(device)
         angles = torch.cat((freqs, freqs), dim=-1)  # (max_len, head_dim)
         self.register_buffer("rope_cos", angles.cos().to(act_dtype), persistent=False)
-        self.register_buffer("rope_sin", angles.sin().to(act_dtype), persistent=False)
+        signed_sin = torch.cat((-freqs.sin(), freqs.sin()), dim=-1)  # (max_len, head_dim)
+        self.register_buffer("rope_sin", signed_sin.to(act_dtype), persistent=False)
         self.register_buffer("key_index", torch.arange(max_len, device=device), persistent=False)
 
     def forward(

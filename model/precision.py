@@ -31,7 +31,7 @@ PRECISIONS: tuple[Precision, ...] = ("auto", "fp32", "bf16")
 
 # Products with at most this many rows count as decode-sized (batched decode included).
 DECODE_ROWS = 32
-_LINEARS = ("wqkv", "wo", "w13", "w2")
+LINEARS = ("wqkv", "wo", "w13", "w2")
 
 
 @dataclass(frozen=True)
@@ -96,13 +96,9 @@ def place_weights(
             continue
         module_path, _, _ = name.rpartition(".")
         if plan.cpu_mixed and module_path in ("output", "tok_embeddings"):
-            split = SplitWeight(tensor)
-            if module_path == "tok_embeddings":
-                model.tok_embeddings = SplitEmbedding(split)
-            if module_path == "output" or tied:
-                model.output = SplitHead(split, decode_rows=DECODE_ROWS)
+            install_split(model, module_path, SplitWeight.from_weight(tensor))
             continue
-        if plan.cpu_mixed and module_path.rpartition(".")[2] in _LINEARS:
+        if plan.cpu_mixed and module_path.rpartition(".")[2] in LINEARS:
             model.set_submodule(module_path, _cpu_linear(tensor, plan))
             if module_path.endswith("w2"):  # once per layer
                 release_freed_memory()
@@ -114,6 +110,14 @@ def place_weights(
         raise UnsupportedModelError(f"checkpoint lacks {sorted(missing)[:5]}")
     if tied and not plan.cpu_mixed:
         model.output.weight = model.tok_embeddings.weight
+
+
+def install_split(model: Transformer, module_path: str, split: SplitWeight) -> None:
+    """Make `split` the token embeddings or the head (both, when the model ties them)."""
+    if module_path == "tok_embeddings":
+        model.tok_embeddings = SplitEmbedding(split)
+    if module_path == "output" or model.config.tie_embeddings:
+        model.output = SplitHead(split, decode_rows=DECODE_ROWS)
 
 
 def release_freed_memory() -> None:
@@ -128,5 +132,5 @@ def release_freed_memory() -> None:
 
 def _cpu_linear(weight: Tensor, plan: Plan) -> nn.Module:
     if plan.int4 and (groups := recover_int4(weight)) is not None:
-        return Int4Linear(*groups, decode_rows=DECODE_ROWS)
+        return Int4Linear.from_groups(*groups, decode_rows=DECODE_ROWS)
     return MixedLinear(nn.Parameter(weight.to(plan.weight_dtype), requires_grad=False))

@@ -23,6 +23,7 @@ _DTYPES = {
     "F16": torch.float16,
     "BF16": torch.bfloat16,
     "F64": torch.float64,
+    "U8": torch.uint8,
 }
 _LAYER = re.compile(r"model\.layers\.(\d+)\.(.+)\.weight")
 _PLAIN = {

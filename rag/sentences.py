@@ -13,11 +13,15 @@ _ABBREVIATIONS = {
 _CLOSERS = "\"'\u201d\u2019)\\]"
 _OPENERS = "\"'\u201c\u2018(\\["
 _SENTENCE_BREAK = re.compile(rf"(?<=[.!?])([{_CLOSERS}]*)\s+(?=[{_OPENERS}]?[A-Z0-9])")
+# Text with no capitals at all (lower-cased corpora, some OCR and transcripts) has no capital to
+# mark a sentence start: there any word after an end mark starts one.
+_CASELESS_BREAK = re.compile(rf"(?<=[.!?])([{_CLOSERS}]*)\s+(?=[{_OPENERS}]?\w)")
 
 
 def split_sentences(paragraph: str) -> list[str]:
     sentences, start = [], 0
-    for match in _SENTENCE_BREAK.finditer(paragraph):
+    caseless = not any(character.isupper() for character in paragraph)
+    for match in (_CASELESS_BREAK if caseless else _SENTENCE_BREAK).finditer(paragraph):
         before = paragraph[start : match.start()]
         last_word = before.rsplit(maxsplit=1)[-1].rstrip(".").lower() if before.split() else ""
         if last_word in _ABBREVIATIONS or (len(last_word) == 1 and last_word.isalpha()):

@@ -160,21 +160,21 @@ class Summarizer:
     ) -> list[SummarySection]:
         descriptions = self.embedder.embed(list(SECTIONS.values()))  # (sections, dim)
         vectors = self.embedder.embed([p.text for p in points]) if points else np.zeros((0, 1))
+        scores = vectors @ descriptions.T if points else np.zeros((0, len(SECTIONS)))
+        # scores: (points, sections); each point goes to the section it fits best
+        chosen: list[list[int]] = []
+        for index in range(len(SECTIONS)):
+            mine = [p for p in np.argsort(-scores[:, index]) if scores[p].argmax() == index]
+            chosen.append(_distinct(mine, vectors)[:POINTS_PER_SECTION])
+        for index in range(len(SECTIONS)):
+            if not chosen[index]:  # borrow the best point that is no section's first
+                firsts = {positions[0] for positions in chosen if positions}
+                spare = [p for p in np.argsort(-scores[:, index]) if p not in firsts]
+                chosen = [[p for p in positions if p not in spare[:1]] for positions in chosen]
+                chosen[index] = spare[:1]
         sections = []
         for index, heading in enumerate(SECTIONS):
-            scores = vectors @ descriptions[index] if points else np.zeros(0)
-            mine = [
-                position
-                for position in np.argsort(-scores)
-                if int(np.argmax(vectors[position] @ descriptions.T)) == index
-            ]
-            chosen: list[int] = []
-            for position in mine:
-                if all(
-                    vectors[position] @ vectors[other] < DUPLICATE_SIMILARITY for other in chosen
-                ):
-                    chosen.append(position)
-            section_points = [points[position] for position in chosen[:POINTS_PER_SECTION]]
+            section_points = [points[position] for position in chosen[index]]
             if not section_points:
                 extracted = self._extract(checker, SECTIONS[heading])
                 section_points = [extracted] if extracted else []
@@ -208,6 +208,15 @@ class Summarizer:
                 checker, "In this paper we introduce and present our contribution."
             )
         return tldr.text, tldr.pages
+
+
+def _distinct(positions: list[int], vectors: np.ndarray) -> list[int]:
+    """`positions` in order, without points that repeat an earlier one."""
+    kept: list[int] = []
+    for position in positions:
+        if all(vectors[position] @ vectors[other] < DUPLICATE_SIMILARITY for other in kept):
+            kept.append(position)
+    return kept
 
 
 def _grounded(sentence: str, checker: CitationChecker) -> SummaryPoint | None:

@@ -86,6 +86,15 @@ def test_a_sentence_longer_than_a_chunk_is_split_not_dropped(embedder: Embedder)
     assert [word for word in words if word not in rebuilt] == []
 
 
+def test_a_long_sentence_splits_into_even_pieces_not_a_stray_tail(embedder: Embedder) -> None:
+    words = [f"token{n}" for n in range(70)]
+    budget = embedder.count_tokens([" ".join(words)])[0] - 3  # just too long for one chunk
+    chunks = chunk_pages([" ".join(words) + "."], embedder.count_tokens, budget, 10)
+    sizes = [chunk.token_count for chunk in chunks]
+    assert len(sizes) == 2
+    assert min(sizes) >= 0.4 * budget
+
+
 def test_empty_pages_give_no_chunks_and_keep_numbering(embedder: Embedder) -> None:
     chunks = chunk_pages(["", "Only the second page has text.", ""], embedder.count_tokens, 64, 8)
     assert [(c.page_start, c.page_end, c.text) for c in chunks] == [

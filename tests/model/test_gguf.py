@@ -138,7 +138,7 @@ def test_int4_linear_decode_and_prefill() -> None:
     weight = q4_1_exact(torch.randn(96, 64))
     groups = recover_int4(weight)
     assert groups is not None
-    layer = Int4Linear(*groups, decode_rows=32)
+    layer = Int4Linear.from_groups(*groups, decode_rows=32)
     assert (layer.dequantize() - weight).abs().max() < 1e-5
     decode = torch.randn(1, 3, 64)
     exact = torch.nn.functional.linear(decode, weight)

@@ -6,8 +6,12 @@ from sqlalchemy import func, select
 
 from app.service import Scholar
 from app.settings import Settings
+from rag.citations import CitationChecker
+from rag.embedder import Embedder
 from rag.store import StoredSummary
+from rag.summarize import Summarizer, SummaryPoint
 from tests.conftest import TOPIC_PAGES, PdfMaker
+from tests.rag.test_citations import passage
 
 
 def test_a_summary_has_every_section_with_pages_and_is_reused(
@@ -39,3 +43,20 @@ def test_a_summary_has_every_section_with_pages_and_is_reused(
     with scholar.store.session() as session:
         assert session.scalar(select(func.count(StoredSummary.id))) == 0
     scholar.store.dispose()
+
+
+def test_a_section_no_point_fits_best_borrows_the_best_spare_point(embedder: Embedder) -> None:
+    texts = [
+        "We propose a retrieval method that indexes passages with dense vectors.",
+        "Our approach trains a small encoder on question and answer pairs.",
+        "The system architecture combines a keyword index and a vector index.",
+        "Earlier tools often cite the wrong page, which motivates this work.",
+    ]
+    points = [SummaryPoint(text, [page]) for page, text in enumerate(texts, start=1)]
+    checker = CitationChecker(embedder, [passage(1, " ".join(texts))])
+    sections = Summarizer(None, embedder)._sections(points, checker)  # type: ignore[arg-type]
+    by_heading = {section.heading: section.points for section in sections}
+    assert all(by_heading.values())  # four points, four sections: none is left empty
+    used = [point.text for section in sections for point in section.points]
+    assert len(used) == len(set(used))  # a borrowed point is not shown twice
+    assert by_heading["Problem"][0].text == texts[3]

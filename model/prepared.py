@@ -1,0 +1,171 @@
+"""The prepared-weights cache: the CPU default's placed weights, written once and read back.
+
+Placing a checkpoint for the CPU default reads its fp32 weights (540 MB for the default model)
+and searches every matrix for exact 4-bit groups (`model.int4.recover_int4`): seconds of work,
+whose temporaries also grow the heap. The placed form (4-bit groups in the int4 kernel's own
+packing and ours, bf16 matrices, the split head, fp32 norms) is about half that size, so the
+first load writes it to one safetensors file under the models dir, and later loads read it
+straight into the modules with no computation at all.
+
+The file is named by a key over the source folder (path, and size and mtime of its config and
+weights), the plan, the torch version (the kernel's packing is internal to it) and `FORMAT`, so
+a changed source gets a new file. A file that cannot be read or does not fit the model is placed
+again from the source and rewritten; a failed write only costs the next load that placement.
+"""
+
+import hashlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+from torch import Tensor, nn
+
+from model.head import SplitWeight
+from model.int4 import GROUP, Int4Linear
+from model.network import Transformer
+from model.precision import (
+    DECODE_ROWS,
+    LINEARS,
+    MixedLinear,
+    Plan,
+    install_split,
+    place_weights,
+    release_freed_memory,
+)
+from model.weights import (
+    expected_names,
+    iter_hf_tensors,
+    our_tensors,
+    read_safetensors,
+    safetensors_files,
+)
+
+# Bump when the stored names or layouts change.
+FORMAT = 1
+
+log = logging.getLogger(__name__)
+
+
+class PreparedMismatch(ValueError):
+    """A prepared file whose tensors do not fit the model being loaded."""
+
+
+def prepared_path(folder: Path, models_dir: Path, plan: Plan) -> Path:
+    """Where the placed weights of `folder` under `plan` are kept."""
+    parts = [str(folder.resolve()), plan.label, torch.__version__, f"format {FORMAT}"]
+    for source in (folder / "config.json", *safetensors_files(folder)):
+        stat = source.stat()
+        parts.append(f"{source.name}:{stat.st_size}:{stat.st_mtime_ns}")
+    digest = hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+    return models_dir / "prepared" / f"{folder.name}-{digest}.safetensors"
+
+
+def place_cpu_weights(model: Transformer, folder: Path, models_dir: Path, plan: Plan) -> bool:
+    """Fill `model` (built on the meta device) for a CPU mixed `plan`.
+
+    Returns whether the weights came from the prepared file; otherwise they are placed from
+    `folder` and the file is written for the next load.
+    """
+    path = prepared_path(folder, models_dir, plan)
+    reused = path.exists() and _load(model, path)
+    if not reused:
+        place_weights(model, our_tensors(iter_hf_tensors(folder)), plan, torch.device("cpu"))
+        _save(model, path)
+    release_freed_memory()
+    return reused
+
+
+def _load(model: Transformer, path: Path) -> bool:
+    try:
+        parts = _parts(model, dict(read_safetensors(path)))
+    except Exception as error:  # whatever is wrong with the file, the source is still there
+        log.warning("placing the weights again: %s is unusable (%s)", path, error)
+        return False
+    for module_path, part in parts.items():
+        if isinstance(part, SplitWeight):
+            install_split(model, module_path, part)
+        elif isinstance(part, nn.Parameter):
+            model.get_submodule(module_path).register_parameter("weight", part)
+        else:
+            model.set_submodule(module_path, part)
+    return True
+
+
+def _parts(model: Transformer, tensors: dict[str, Tensor]) -> dict[str, nn.Module | nn.Parameter]:
+    """The placed modules (and norm weights) that `tensors` hold, checked against `model`.
+
+    All are built before any is installed, so a file that does not fit leaves `model` as it was.
+    """
+    parts: dict[str, nn.Module | nn.Parameter] = {}
+    for name in sorted(expected_names(model)):
+        module_path = name.removesuffix(".weight")
+        shape = tuple(model.get_parameter(name).shape)
+        if module_path in ("tok_embeddings", "output"):
+            hi, lo = (
+                _take(tensors, f"{module_path}.split.{half}", torch.bfloat16, shape)
+                for half in ("hi", "lo")
+            )
+            parts[module_path] = SplitWeight(hi, lo)
+        elif module_path.rpartition(".")[2] in LINEARS:
+            parts[module_path] = _linear(tensors, module_path, shape)
+        else:
+            weight = _take(tensors, name, torch.float32, shape)
+            parts[module_path] = nn.Parameter(weight, requires_grad=False)
+    if tensors:
+        raise PreparedMismatch(f"unexpected tensors {sorted(tensors)[:3]}")
+    return parts
+
+
+def _linear(tensors: dict[str, Tensor], module_path: str, shape: tuple[int, ...]) -> nn.Module:
+    if f"{module_path}.nibbles" not in tensors:
+        weight = _take(tensors, f"{module_path}.weight", torch.bfloat16, shape)
+        return MixedLinear(nn.Parameter(weight, requires_grad=False))
+    rows, cols = shape
+    groups = (rows, cols // GROUP)
+    return Int4Linear(
+        _take(tensors, f"{module_path}.packed", torch.uint8),
+        _take(tensors, f"{module_path}.scales_zeros", torch.bfloat16, (cols // GROUP, rows, 2)),
+        _take(tensors, f"{module_path}.nibbles", torch.uint8, (rows, cols // 2)),
+        _take(tensors, f"{module_path}.scale", torch.float32, groups),
+        _take(tensors, f"{module_path}.low", torch.float32, groups),
+        decode_rows=DECODE_ROWS,
+    )
+
+
+def _take(
+    tensors: dict[str, Tensor], name: str, dtype: torch.dtype, shape: tuple[int, ...] | None = None
+) -> Tensor:
+    tensor = tensors.pop(name, None)
+    if tensor is None:
+        raise PreparedMismatch(f"{name} is missing")
+    if tensor.dtype != dtype or (shape is not None and tuple(tensor.shape) != shape):
+        raise PreparedMismatch(f"{name} is {tensor.dtype} {tuple(tensor.shape)}")
+    return tensor
+
+
+def _save(model: Transformer, path: Path) -> None:
+    """Write the placed weights to `path` atomically (a temporary file renamed into place)."""
+    tied = model.config.tie_embeddings
+    tensors = {
+        name: tensor
+        for name, tensor in model.state_dict().items()
+        if not (tied and name.startswith("output."))
+    }
+    scratch: Path | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=".writing-", suffix=".tmp", dir=path.parent)
+        os.close(handle)
+        scratch = Path(name)
+        save_file(tensors, scratch, {"format": str(FORMAT)})
+        with scratch.open("rb") as written:
+            os.fsync(written.fileno())
+        os.replace(scratch, path)
+    except Exception as error:  # the model is placed; only the next load's speed is at stake
+        log.warning("could not write the prepared weights %s (%s)", path, error)
+    finally:
+        if scratch is not None:
+            scratch.unlink(missing_ok=True)

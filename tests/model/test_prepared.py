@@ -1,0 +1,170 @@
+"""The prepared-weights cache: the CPU default's placed weights, written once and read back."""
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+import model.prepared
+from model import GeneratorOptions, load_generator
+from model.bundled import bundled_generator_path
+from model.convert import cache_folder
+from model.engine import Engine
+from model.int4 import Int4Linear
+from model.network import Transformer
+from model.precision import Plan, place_weights, plan_for
+from model.prepared import place_cpu_weights, prepared_path
+from model.weights import iter_hf_tensors, our_tensors, read_hf_config, read_safetensors
+from tests.model.conftest import TinyFactory
+
+CPU = torch.device("cpu")
+AUTO = plan_for(CPU, "auto")
+
+
+def meta_model(folder: Path) -> Transformer:
+    with torch.device("meta"):
+        return Transformer(read_hf_config(folder))
+
+
+def placed(folder: Path, models_dir: Path, plan: Plan = AUTO) -> tuple[Transformer, bool]:
+    """The model placed through the cache, and whether the prepared file was used."""
+    model = meta_model(folder)
+    return model, place_cpu_weights(model, folder, models_dir, plan)
+
+
+def logits(model: Transformer, plan: Plan, ids: list[int], step: int) -> torch.Tensor:
+    """Logits of `ids` fed `step` tokens at a time (4: the decode path; all: prefill)."""
+    engine = Engine(model, CPU, plan, compile=False)
+    engine.reserve(1, len(ids))
+    return torch.cat(
+        [
+            engine.forward_all(torch.tensor([ids[start : start + step]]), start)[0]
+            for start in range(0, len(ids), step)
+        ]
+    )
+
+
+def assert_same_weights(a: Transformer, b: Transformer) -> None:
+    state_a, state_b = a.state_dict(), b.state_dict()
+    assert state_a.keys() == state_b.keys()
+    for name, tensor in state_a.items():
+        assert tensor.dtype == state_b[name].dtype, name
+        assert torch.equal(tensor, state_b[name]), name
+
+
+def prepared_files(models_dir: Path) -> list[str]:
+    return sorted(path.name for path in (models_dir / "prepared").iterdir())
+
+
+@pytest.fixture
+def tiny_folder(make_tiny: TinyFactory) -> Path:
+    return make_tiny(seed=21)[0]
+
+
+def test_the_default_model_loads_bit_identically_from_its_prepared_file(
+    default_models_dir: Path, tmp_path: Path
+) -> None:
+    gguf = bundled_generator_path()
+    assert gguf is not None
+    folder = cache_folder(gguf, default_models_dir)
+    fresh = meta_model(folder)
+    place_weights(fresh, our_tensors(iter_hf_tensors(folder)), AUTO, CPU)
+
+    first, reused = placed(folder, tmp_path)
+    assert not reused
+    assert prepared_files(tmp_path) == [prepared_path(folder, tmp_path, AUTO).name]
+    del first
+    again, reused = placed(folder, tmp_path)
+    assert reused
+    assert_same_weights(fresh, again)
+    assert isinstance(again.layers[0].feed_forward.w13, Int4Linear)
+    assert again.output.split is again.tok_embeddings.split  # still tied
+    ids = torch.randint(0, 49152, (64,), generator=torch.Generator().manual_seed(0)).tolist()
+    for step in (4, len(ids)):  # the int4 kernel, then fp32 prefill
+        assert torch.equal(logits(again, AUTO, ids, step), logits(fresh, AUTO, ids, step))
+
+
+def test_a_user_folder_is_prepared_under_the_models_dir_only(
+    tiny_folder: Path, tmp_path: Path
+) -> None:
+    before = {path.name: path.stat().st_mtime_ns for path in tiny_folder.iterdir()}
+    models_dir = tmp_path / "models"
+    first = load_generator(tiny_folder, models_dir)
+    assert {path.name: path.stat().st_mtime_ns for path in tiny_folder.iterdir()} == before
+    assert prepared_files(models_dir) == [prepared_path(tiny_folder, models_dir, AUTO).name]
+    again = load_generator(tiny_folder, models_dir)
+    assert_same_weights(first.model, again.model)
+    load_generator(tiny_folder, tmp_path / "exact", GeneratorOptions(precision="fp32"))
+    assert not (tmp_path / "exact").exists()  # only the CPU mixed plans are prepared
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def scramble(path: Path) -> None:
+    path.write_bytes(os.urandom(4096))
+
+
+def misshape(path: Path) -> None:
+    tensors = dict(read_safetensors(path))
+    tensors["norm.weight"] = torch.ones(3)
+    save_file(tensors, path)
+
+
+@pytest.mark.parametrize("damage", [truncate, scramble, misshape])
+def test_an_unusable_prepared_file_is_placed_again_and_rewritten(
+    tiny_folder: Path, tmp_path: Path, damage: Any
+) -> None:
+    reference, _ = placed(tiny_folder, tmp_path)
+    path = prepared_path(tiny_folder, tmp_path, AUTO)
+    intact = path.read_bytes()
+    damage(path)
+    again, reused = placed(tiny_folder, tmp_path)
+    assert not reused
+    assert_same_weights(reference, again)
+    assert path.read_bytes() == intact
+    assert placed(tiny_folder, tmp_path)[1]
+
+
+def test_a_changed_source_or_plan_gets_a_new_file(tiny_folder: Path, tmp_path: Path) -> None:
+    old = prepared_path(tiny_folder, tmp_path, AUTO)
+    placed(tiny_folder, tmp_path)
+    weights = tiny_folder / "model.safetensors"
+    stat = weights.stat()
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    new = prepared_path(tiny_folder, tmp_path, AUTO)
+    assert new != old
+    assert not placed(tiny_folder, tmp_path)[1]  # not the old file
+    assert prepared_files(tmp_path) == sorted([old.name, new.name])
+    assert prepared_path(tiny_folder, tmp_path, plan_for(CPU, "bf16")) != new
+
+
+def test_an_interrupted_write_leaves_nothing_behind(
+    tiny_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_save = model.prepared.save_file
+
+    def half_written(error: BaseException) -> Any:
+        def save(tensors: dict[str, torch.Tensor], filename: Path, metadata: Any) -> None:
+            Path(filename).write_bytes(b"\0" * 1024)
+            raise error
+
+        return save
+
+    monkeypatch.setattr(model.prepared, "save_file", half_written(OSError("no space left")))
+    reference, reused = placed(tiny_folder, tmp_path)  # the load itself succeeds
+    assert not reused
+    assert prepared_files(tmp_path) == []
+    monkeypatch.setattr(model.prepared, "save_file", half_written(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        placed(tiny_folder, tmp_path)
+    assert prepared_files(tmp_path) == []
+    monkeypatch.setattr(model.prepared, "save_file", real_save)
+    assert not placed(tiny_folder, tmp_path)[1]
+    again, reused = placed(tiny_folder, tmp_path)
+    assert reused
+    assert_same_weights(reference, again)
