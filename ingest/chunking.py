@@ -7,6 +7,7 @@ a form feed inside a chunk's text marks each page break.
 """
 
 import itertools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -107,7 +108,7 @@ def _split_long(text: str, count_tokens: TokenCounter, chunk_tokens: int) -> lis
     ]
     word_tokens = count_tokens(words)
     total = sum(word_tokens)
-    target = -(-total // -(-total // chunk_tokens))  # total split into the fewest equal pieces
+    target = math.ceil(total / math.ceil(total / chunk_tokens))  # the fewest even pieces
     pieces: list[tuple[str, int]] = []
     current: list[str] = []
     filled = 0

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from model.engine import CACHE_STEP
-from model.generator import FinishReason, Generator, Row
+from model.generator import FinishReason, Generator, Row, seen_tokens
 from model.network import KVCache
 from model.sampling import SamplingParams, next_tokens
 from model.streaming import StopMatcher, StreamDecoder
@@ -204,11 +204,8 @@ class Scheduler:
 
     def _active(self, ticket: Ticket, pad: int) -> _Active:
         params, tokenizer = ticket.params, self.generator.tokenizer
-        seen = None
-        if params.repetition_penalty != 1.0:
-            seen = torch.zeros(1, self._model.config.vocab_size, dtype=torch.bool)
-            seen[0, ticket.prompt] = True
-            seen = seen.to(self._device)
+        vocab = self._model.config.vocab_size
+        seen = seen_tokens([ticket.prompt], vocab, self._device, params)
         rng = None
         if params.seed is not None:
             rng = torch.Generator(device=self._device).manual_seed(params.seed)

@@ -134,7 +134,7 @@ class Generator:
         tokens = torch.tensor([[pad_id] * (width - len(p)) + p for p in prompts])
         pad = torch.tensor([width - len(p) for p in prompts])
         device = self.engine.device
-        seen = _seen_tokens(prompts, self.model.config.vocab_size, device, params)
+        seen = seen_tokens(prompts, self.model.config.vocab_size, device, params)
         generator = None
         if params.seed is not None:
             generator = torch.Generator(device=device).manual_seed(params.seed)
@@ -159,9 +159,11 @@ class Generator:
             yield pieces
 
 
-def _seen_tokens(
+def seen_tokens(
     prompts: list[list[int]], vocab: int, device: torch.device, params: SamplingParams
 ) -> Tensor | None:
+    """(rows, vocab) bool: the tokens each prompt holds, for the repetition penalty (None when
+    it is off)."""
     if params.repetition_penalty == 1.0:
         return None
     seen = torch.zeros(len(prompts), vocab, dtype=torch.bool, device=device)

@@ -72,9 +72,9 @@ class Int4Linear(nn.Module):
         # The kernel computes (q - 8) * scale + zero, so zero is the group's midpoint.
         zero = low + 8 * scale
         scales_zeros = torch.stack((scale, zero), dim=-1).transpose(0, 1).contiguous()
+        scales_zeros = scales_zeros.to(torch.bfloat16)  # (K/32, N, 2)
         # Our own nibble layout for prefill; the kernel's packing is an internal format.
         nibbles = (q[:, 1::2] << 4 | q[:, 0::2]).to(torch.uint8)
-        scales_zeros = scales_zeros.to(torch.bfloat16)
         return cls(packed, scales_zeros, nibbles, scale.float(), low.float(), decode_rows)
 
     def dequantize(self) -> Tensor:

@@ -76,7 +76,7 @@ class Attention(nn.Module):
         self,
         x: Tensor,
         cos: Tensor,
-        sin: Tensor,
+        signed_sin: Tensor,
         mask: Tensor | None,
         cache_pos: Tensor,
         kv_len: int,
@@ -88,7 +88,7 @@ class Attention(nn.Module):
         qkv = self.wqkv(x).view(bsz, seqlen, heads + 2 * kv_heads, self.head_dim)
         # qkv: (bs, seqlen, n_heads + 2 * n_kv_heads, head_dim)
         # Queries and keys are rotated together: one set of rotary ops per layer, not two.
-        qk = apply_rotary(qkv[:, :, : heads + kv_heads], cos, sin)
+        qk = apply_rotary(qkv[:, :, : heads + kv_heads], cos, signed_sin)
         q = qk[:, :, :heads].transpose(1, 2)  # (bs, n_heads, seqlen, head_dim)
         k = qk[:, :, heads:].transpose(1, 2)  # (bs, n_kv_heads, seqlen, head_dim)
         v = qkv[:, :, heads + kv_heads :].transpose(1, 2)  # (bs, n_kv_heads, seqlen, head_dim)
@@ -131,12 +131,12 @@ class TransformerBlock(nn.Module):
         self,
         x: Tensor,
         cos: Tensor,
-        sin: Tensor,
+        signed_sin: Tensor,
         mask: Tensor | None,
         cache_pos: Tensor,
         kv_len: int,
     ) -> Tensor:
-        h = x + self.attention(self.attention_norm(x), cos, sin, mask, cache_pos, kv_len)
+        h = x + self.attention(self.attention_norm(x), cos, signed_sin, mask, cache_pos, kv_len)
         return h + self.feed_forward(self.ffn_norm(h))
 
 
@@ -170,8 +170,9 @@ class Transformer(nn.Module):
         freqs = torch.outer(torch.arange(max_len).float(), rope_inv_freq(config)).to(device)
         angles = torch.cat((freqs, freqs), dim=-1)  # (max_len, head_dim)
         self.register_buffer("rope_cos", angles.cos().to(act_dtype), persistent=False)
-        signed_sin = torch.cat((-freqs.sin(), freqs.sin()), dim=-1)  # (max_len, head_dim)
-        self.register_buffer("rope_sin", signed_sin.to(act_dtype), persistent=False)
+        sin = freqs.sin()
+        signed_sin = torch.cat((-sin, sin), dim=-1)  # (max_len, head_dim), see apply_rotary
+        self.register_buffer("rope_signed_sin", signed_sin.to(act_dtype), persistent=False)
         self.register_buffer("key_index", torch.arange(max_len, device=device), persistent=False)
 
     def forward(
@@ -195,7 +196,7 @@ class Transformer(nn.Module):
         x = self.tok_embeddings(tokens).to(self.act_dtype)  # (bs, seqlen, dim)
         positions = (cache_pos[None, :] - pad[:, None]).clamp(min=0)  # (bs, seqlen)
         cos = self.rope_cos[positions].unsqueeze(2)  # (bs, seqlen, 1, head_dim)
-        sin = self.rope_sin[positions].unsqueeze(2)
+        signed_sin = self.rope_signed_sin[positions].unsqueeze(2)
         span = self.cache_len if kv_len is None else kv_len
         mask = None
         if kv_len is None or padded or tokens.shape[1] not in (1, kv_len):
@@ -207,7 +208,7 @@ class Transformer(nn.Module):
             mask = ((causal[None] & real[:, None]) | own[None]).unsqueeze(1)
             # mask: (bs, 1, seqlen, kv_len)
         for layer in self.layers:
-            x = layer(x, cos, sin, mask, cache_pos, span)
+            x = layer(x, cos, signed_sin, mask, cache_pos, span)
         x = self.norm(x)
         if last_only:
             x = x[:, -1:]

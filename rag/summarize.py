@@ -169,9 +169,9 @@ class Summarizer:
         for index in range(len(SECTIONS)):
             if not chosen[index]:  # borrow the best point that is no section's first
                 firsts = {positions[0] for positions in chosen if positions}
-                spare = [p for p in np.argsort(-scores[:, index]) if p not in firsts]
-                chosen = [[p for p in positions if p not in spare[:1]] for positions in chosen]
-                chosen[index] = spare[:1]
+                borrowed = [p for p in np.argsort(-scores[:, index]) if p not in firsts][:1]
+                chosen = [[p for p in positions if p not in borrowed] for positions in chosen]
+                chosen[index] = borrowed
         sections = []
         for index, heading in enumerate(SECTIONS):
             section_points = [points[position] for position in chosen[index]]
