@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from model.engine import CACHE_STEP
 from model.generator import FinishReason, Generator, Row, seen_tokens
+from model.head import set_exact_logits
 from model.network import KVCache
 from model.sampling import SamplingParams, next_tokens
 from model.streaming import StopMatcher, StreamDecoder
@@ -194,6 +195,7 @@ class Scheduler:
         )
         cache_pos = torch.arange(slot - width, slot, device=self._device)
         pad = torch.tensor(pads, device=self._device)
+        set_exact_logits(self._model, any(t.params.reads_all_logits for t in tickets))
         with self._rows_only(first, first + count):
             logits = self._model(
                 tokens, cache_pos, pad, last_only=True, kv_len=slot, padded=any(pads)
@@ -266,6 +268,8 @@ class Scheduler:
         pads = [active.pad for active in self._rows]
         cache_pos = torch.tensor([self._slot], device=self._device)
         pad = torch.tensor(pads, device=self._device)
+        exact = any(active.ticket.params.reads_all_logits for active in self._rows)
+        set_exact_logits(self._model, exact)
         with self._rows_only(0, len(self._rows)):
             logits = self._model(
                 tokens.view(-1, 1), cache_pos, pad, kv_len=self._slot + 1, padded=any(pads)

@@ -10,6 +10,7 @@ from torch import Tensor
 
 from model.convert import converted_folder
 from model.engine import Engine
+from model.head import set_exact_logits
 from model.network import Transformer
 from model.precision import Plan, Precision, place_weights, plan_for
 from model.prepared import place_cpu_weights
@@ -139,6 +140,7 @@ class Generator:
         if params.seed is not None:
             generator = torch.Generator(device=device).manual_seed(params.seed)
         eos_ids = frozenset() if params.ignore_eos else self.tokenizer.eos_ids
+        set_exact_logits(self.model, params.reads_all_logits)
         logits = self.engine.prefill(tokens, pad)
         for step in range(params.max_new_tokens):
             chosen = next_tokens(logits, params, seen, generator)

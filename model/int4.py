@@ -25,20 +25,48 @@ def int4_kernel_available() -> bool:
     return hasattr(torch.ops.aten, "_weight_int4pack_mm_for_cpu")
 
 
-def recover_int4(weight: Tensor) -> tuple[Tensor, Tensor, Tensor] | None:
-    """(q (N, K) int32, scale (N, K/32), low (N, K/32)) if `weight` is exactly 4-bit groups."""
+def quantize_int4(weight: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Round-to-nearest 4-bit groups spanning each group's range: (q (N, K) int32, scale
+    (N, K/32), low (N, K/32)), with value = scale * q + low."""
     rows, cols = weight.shape
-    if cols % GROUP:
-        return None
     groups = weight.float().view(rows, cols // GROUP, GROUP)
     low = groups.amin(dim=-1)
     scale = (groups.amax(dim=-1) - low) / 15
     safe_scale = torch.where(scale > 0, scale, torch.ones_like(scale))
     q = ((groups - low[..., None]) / safe_scale[..., None]).round_().clamp_(0, 15)
-    error = (q * scale[..., None] + low[..., None] - groups).abs()
+    return q.view(rows, cols).to(torch.int32), scale, low
+
+
+def recover_int4(weight: Tensor) -> tuple[Tensor, Tensor, Tensor] | None:
+    """`quantize_int4(weight)` if that represents `weight` exactly, else None."""
+    rows, cols = weight.shape
+    if cols % GROUP:
+        return None
+    q, scale, low = quantize_int4(weight)
+    values = q.view(rows, -1, GROUP) * scale[..., None] + low[..., None]
+    error = (values - weight.float().view(rows, -1, GROUP)).abs()
+    safe_scale = torch.where(scale > 0, scale, torch.ones_like(scale))
     if (error > ROUND_TRIP_TOLERANCE * safe_scale[..., None]).any():
         return None
-    return q.view(rows, cols).to(torch.int32), scale, low
+    return q, scale, low
+
+
+def pack_for_kernel(q: Tensor, scale: Tensor, low: Tensor) -> tuple[Tensor, Tensor]:
+    """The int4 kernel's operands for groups (q, scale, low): (packed, scales_zeros)."""
+    packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, 1)
+    # The kernel computes (q - 8) * scale + zero, so zero is the group's midpoint.
+    zero = low + 8 * scale
+    scales_zeros = torch.stack((scale, zero), dim=-1).transpose(0, 1).contiguous()
+    return packed, scales_zeros.to(torch.bfloat16)  # (K/32, N, 2)
+
+
+def int4_matmul(rows: Tensor, packed: Tensor, scales_zeros: Tensor) -> Tensor:
+    """rows (M, K) bf16 times the packed (N, K) weight: (M, N) bf16."""
+    if len(rows) <= KERNEL_ROWS:  # a decode step: one call, no splitting
+        return torch.ops.aten._weight_int4pack_mm_for_cpu(rows, packed, GROUP, scales_zeros)
+    # The kernel is fast for a few rows and falls off a cliff beyond KERNEL_ROWS.
+    chunks = rows.split(KERNEL_ROWS)
+    return torch.cat([int4_matmul(chunk, packed, scales_zeros) for chunk in chunks])
 
 
 class Int4Linear(nn.Module):
@@ -68,11 +96,7 @@ class Int4Linear(nn.Module):
     @classmethod
     def from_groups(cls, q: Tensor, scale: Tensor, low: Tensor, decode_rows: int) -> "Int4Linear":
         """The layer for the groups `recover_int4` found."""
-        packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, 1)
-        # The kernel computes (q - 8) * scale + zero, so zero is the group's midpoint.
-        zero = low + 8 * scale
-        scales_zeros = torch.stack((scale, zero), dim=-1).transpose(0, 1).contiguous()
-        scales_zeros = scales_zeros.to(torch.bfloat16)  # (K/32, N, 2)
+        packed, scales_zeros = pack_for_kernel(q, scale, low)
         # Our own nibble layout for prefill; the kernel's packing is an internal format.
         nibbles = (q[:, 1::2] << 4 | q[:, 0::2]).to(torch.uint8)
         return cls(packed, scales_zeros, nibbles, scale.float(), low.float(), decode_rows)
@@ -90,13 +114,5 @@ class Int4Linear(nn.Module):
         if rows > self.decode_rows:
             return F.linear(x, self.dequantize())
         flat = x.reshape(rows, self.in_features).to(torch.bfloat16)
-        if rows <= KERNEL_ROWS:  # a decode step: one call, no splitting
-            out = self._kernel(flat)
-        else:  # the kernel is fast for a few rows and falls off a cliff beyond KERNEL_ROWS
-            out = torch.cat([self._kernel(chunk) for chunk in flat.split(KERNEL_ROWS)])
+        out = int4_matmul(flat, self.packed, self.scales_zeros)
         return out.view(*x.shape[:-1], self.out_features).to(x.dtype)
-
-    def _kernel(self, rows: Tensor) -> Tensor:
-        return torch.ops.aten._weight_int4pack_mm_for_cpu(
-            rows, self.packed, GROUP, self.scales_zeros
-        )

@@ -4,9 +4,11 @@ On CPU a decode step is bound by memory bandwidth (every weight is read once per
 long prefill is bound by arithmetic, and CPUs without AMX multiply 16-bit matrices several times
 slower than fp32 ones. So the CPU default streams compact weights for decode-sized products
 (4-bit groups where that is exact, see `model.int4`; bf16 otherwise) and upcasts each weight to
-fp32 for prefill-sized products. The residual stream, norms, attention and KV cache stay fp32,
-which keeps the next token the same as the fp32 model's at almost every position. `fp32` is the
-exact mode; on CUDA everything runs in bf16.
+fp32 for prefill-sized products. The embeddings and head stay fp32 tables, of which decode
+streams a 4-bit copy to find the top logits before computing those in fp32 (`model.head`). The
+residual stream, norms, attention and KV cache stay fp32, which keeps the next token the same as
+the fp32 model's at almost every position. `fp32` is the exact mode; on CUDA everything runs in
+bf16.
 """
 
 import ctypes
@@ -20,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from model.config import UnsupportedModelError
-from model.head import SplitEmbedding, SplitHead, SplitWeight
+from model.head import ApproxHead
 from model.int4 import Int4Linear, int4_kernel_available, recover_int4
 from model.network import Transformer
 from model.weights import expected_names
@@ -96,7 +98,8 @@ def place_weights(
             continue
         module_path, _, _ = name.rpartition(".")
         if plan.cpu_mixed and module_path in ("output", "tok_embeddings"):
-            install_split(model, module_path, SplitWeight.from_weight(tensor))
+            table = nn.Parameter(tensor.float(), requires_grad=False)
+            install_table(model, module_path, table, plan)
             continue
         if plan.cpu_mixed and module_path.rpartition(".")[2] in LINEARS:
             model.set_submodule(module_path, _cpu_linear(tensor, plan))
@@ -112,12 +115,27 @@ def place_weights(
         model.output.weight = model.tok_embeddings.weight
 
 
-def install_split(model: Transformer, module_path: str, split: SplitWeight) -> None:
-    """Make `split` the token embeddings or the head (both, when the model ties them)."""
+def install_table(
+    model: Transformer,
+    module_path: str,
+    table: nn.Parameter,
+    plan: Plan,
+    head: ApproxHead | None = None,
+) -> None:
+    """Make the fp32 `table` the token embeddings or the head (both, when the model ties them).
+
+    The head is `head` (prepared earlier), else a new `ApproxHead` where the plan has the int4
+    kernel, else the fp32 table itself.
+    """
     if module_path == "tok_embeddings":
-        model.tok_embeddings = SplitEmbedding(split)
+        model.tok_embeddings.weight = table
     if module_path == "output" or model.config.tie_embeddings:
-        model.output = SplitHead(split, decode_rows=DECODE_ROWS)
+        if head is None and plan.int4 and ApproxHead.fits(table):
+            head = ApproxHead.from_weight(table, decode_rows=DECODE_ROWS)
+        if head is None:
+            model.output.weight = table
+        else:
+            model.output = head
 
 
 def release_freed_memory() -> None:

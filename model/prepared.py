@@ -3,9 +3,9 @@
 Placing a checkpoint for the CPU default reads its fp32 weights (540 MB for the default model)
 and searches every matrix for exact 4-bit groups (`model.int4.recover_int4`): seconds of work,
 whose temporaries also grow the heap. The placed form (4-bit groups in the int4 kernel's own
-packing and ours, bf16 matrices, the split head, fp32 norms) is about half that size, so the
-first load writes it to one safetensors file under the models dir, and later loads read it
-straight into the modules with no computation at all.
+packing and ours, bf16 matrices, the fp32 embedding table with the head's 4-bit copy, fp32
+norms) is about half that size, so the first load writes it to one safetensors file under the
+models dir, and later loads read it straight into the modules with no computation at all.
 
 The file is named by a key over the source folder (path, and size and mtime of its config and
 weights), the plan, the torch version (the kernel's packing is internal to it) and `FORMAT`, so
@@ -18,12 +18,13 @@ import logging
 import os
 import tempfile
 from pathlib import Path
+from typing import cast
 
 import torch
 from safetensors.torch import save_file
 from torch import Tensor, nn
 
-from model.head import SplitWeight
+from model.head import ApproxHead
 from model.int4 import GROUP, Int4Linear
 from model.network import Transformer
 from model.precision import (
@@ -31,7 +32,7 @@ from model.precision import (
     LINEARS,
     MixedLinear,
     Plan,
-    install_split,
+    install_table,
     place_weights,
     release_freed_memory,
 )
@@ -43,8 +44,9 @@ from model.weights import (
     safetensors_files,
 )
 
+TABLES = ("tok_embeddings", "output")
 # Bump when the stored names or layouts change.
-FORMAT = 1
+FORMAT = 2
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +72,7 @@ def place_cpu_weights(model: Transformer, folder: Path, models_dir: Path, plan: 
     `folder` and the file is written for the next load.
     """
     path = prepared_path(folder, models_dir, plan)
-    reused = path.exists() and _load(model, path)
+    reused = path.exists() and _load(model, path, plan)
     if not reused:
         place_weights(model, our_tensors(iter_hf_tensors(folder)), plan, torch.device("cpu"))
         _save(model, path)
@@ -78,15 +80,15 @@ def place_cpu_weights(model: Transformer, folder: Path, models_dir: Path, plan: 
     return reused
 
 
-def _load(model: Transformer, path: Path) -> bool:
+def _load(model: Transformer, path: Path, plan: Plan) -> bool:
     try:
-        parts = _parts(model, dict(read_safetensors(path)))
+        parts, head = _parts(model, dict(read_safetensors(path)))
     except Exception as error:  # whatever is wrong with the file, the source is still there
         log.warning("placing the weights again: %s is unusable (%s)", path, error)
         return False
     for module_path, part in parts.items():
-        if isinstance(part, SplitWeight):
-            install_split(model, module_path, part)
+        if module_path in TABLES:
+            install_table(model, module_path, cast(nn.Parameter, part), plan, head)
         elif isinstance(part, nn.Parameter):
             model.get_submodule(module_path).register_parameter("weight", part)
         else:
@@ -94,8 +96,11 @@ def _load(model: Transformer, path: Path) -> bool:
     return True
 
 
-def _parts(model: Transformer, tensors: dict[str, Tensor]) -> dict[str, nn.Module | nn.Parameter]:
-    """The placed modules (and norm weights) that `tensors` hold, checked against `model`.
+def _parts(
+    model: Transformer, tensors: dict[str, Tensor]
+) -> tuple[dict[str, nn.Module | nn.Parameter], ApproxHead | None]:
+    """The placed modules and weights that `tensors` hold, checked against `model`, and the
+    head's 4-bit copy if it has one.
 
     All are built before any is installed, so a file that does not fit leaves `model` as it was.
     """
@@ -103,20 +108,25 @@ def _parts(model: Transformer, tensors: dict[str, Tensor]) -> dict[str, nn.Modul
     for name in sorted(expected_names(model)):
         module_path = name.removesuffix(".weight")
         shape = tuple(model.get_parameter(name).shape)
-        if module_path in ("tok_embeddings", "output"):
-            hi, lo = (
-                _take(tensors, f"{module_path}.split.{half}", torch.bfloat16, shape)
-                for half in ("hi", "lo")
-            )
-            parts[module_path] = SplitWeight(hi, lo)
-        elif module_path.rpartition(".")[2] in LINEARS:
+        if module_path.rpartition(".")[2] in LINEARS:
             parts[module_path] = _linear(tensors, module_path, shape)
         else:
             weight = _take(tensors, name, torch.float32, shape)
             parts[module_path] = nn.Parameter(weight, requires_grad=False)
+    head = None
+    if "output.packed" in tensors:
+        table = parts["tok_embeddings" if model.config.tie_embeddings else "output"]
+        vocab, dim = table.shape
+        head = ApproxHead(
+            cast(nn.Parameter, table),
+            _take(tensors, "output.packed", torch.uint8),
+            _take(tensors, "output.scales_zeros", torch.bfloat16, (dim // GROUP, vocab, 2)),
+            _take(tensors, "output.error_variance", torch.float32, (dim // GROUP,)),
+            decode_rows=DECODE_ROWS,
+        )
     if tensors:
         raise PreparedMismatch(f"unexpected tensors {sorted(tensors)[:3]}")
-    return parts
+    return parts, head
 
 
 def _linear(tensors: dict[str, Tensor], module_path: str, shape: tuple[int, ...]) -> nn.Module:
@@ -152,7 +162,7 @@ def _save(model: Transformer, path: Path) -> None:
     tensors = {
         name: tensor
         for name, tensor in model.state_dict().items()
-        if not (tied and name.startswith("output."))
+        if not (tied and name == "output.weight")  # the embedding table itself
     }
     scratch: Path | None = None
     try:

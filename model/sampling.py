@@ -41,6 +41,11 @@ class SamplingParams:
     def greedy(self) -> bool:
         return self.temperature == 0
 
+    @property
+    def reads_all_logits(self) -> bool:
+        """Whether choosing reads every logit; greedy decoding only reads the top ones."""
+        return not self.greedy or self.repetition_penalty != 1.0
+
 
 def penalize_repetition(logits: Tensor, seen: Tensor, penalty: float) -> Tensor:
     # logits: (bs, vocab) fp32  seen: (bs, vocab) bool, tokens already in each row

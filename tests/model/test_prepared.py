@@ -81,7 +81,7 @@ def test_the_default_model_loads_bit_identically_from_its_prepared_file(
     assert reused
     assert_same_weights(fresh, again)
     assert isinstance(again.layers[0].feed_forward.w13, Int4Linear)
-    assert again.output.split is again.tok_embeddings.split  # still tied
+    assert again.output.weight is again.tok_embeddings.weight  # still tied
     ids = torch.randint(0, 49152, (64,), generator=torch.Generator().manual_seed(0)).tolist()
     for step in (4, len(ids)):  # the int4 kernel, then fp32 prefill
         assert torch.equal(logits(again, AUTO, ids, step), logits(fresh, AUTO, ids, step))
