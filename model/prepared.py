@@ -9,10 +9,13 @@ models dir, and later loads read it straight into the modules with no computatio
 
 The file is named by a key over the source folder (path, and size and mtime of its config and
 weights), the plan, the torch version (the kernel's packing is internal to it) and `FORMAT`, so
-a changed source gets a new file. A file that cannot be read or does not fit the model is placed
-again from the source and rewritten; a failed write only costs the next load that placement.
+a changed source gets a new file; writing it deletes the files it supersedes (the same source
+and plan, recorded in each file's metadata). A file that cannot be read or does not fit the model
+is placed again from the source and rewritten; a failed write only costs the next load that
+placement.
 """
 
+import glob
 import hashlib
 import logging
 import os
@@ -21,6 +24,7 @@ from pathlib import Path
 from typing import cast
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor, nn
 
@@ -75,7 +79,9 @@ def place_cpu_weights(model: Transformer, folder: Path, models_dir: Path, plan: 
     reused = path.exists() and _load(model, path, plan)
     if not reused:
         place_weights(model, our_tensors(iter_hf_tensors(folder)), plan, torch.device("cpu"))
-        _save(model, path)
+        metadata = {"format": str(FORMAT), "source": str(folder.resolve()), "plan": plan.label}
+        if _save(model, path, metadata):
+            _remove_superseded(path, metadata)
     release_freed_memory()
     return reused
 
@@ -156,8 +162,9 @@ def _take(
     return tensor
 
 
-def _save(model: Transformer, path: Path) -> None:
-    """Write the placed weights to `path` atomically (a temporary file renamed into place)."""
+def _save(model: Transformer, path: Path, metadata: dict[str, str]) -> bool:
+    """Write the placed weights to `path` atomically (a temporary file renamed into place);
+    returns whether it was written."""
     tied = model.config.tie_embeddings
     tensors = {
         name: tensor
@@ -170,12 +177,35 @@ def _save(model: Transformer, path: Path) -> None:
         handle, name = tempfile.mkstemp(prefix=".writing-", suffix=".tmp", dir=path.parent)
         os.close(handle)
         scratch = Path(name)
-        save_file(tensors, scratch, {"format": str(FORMAT)})
+        save_file(tensors, scratch, metadata)
         with scratch.open("rb") as written:
             os.fsync(written.fileno())
         os.replace(scratch, path)
+        return True
     except Exception as error:  # the model is placed; only the next load's speed is at stake
         log.warning("could not write the prepared weights %s (%s)", path, error)
+        return False
     finally:
         if scratch is not None:
             scratch.unlink(missing_ok=True)
+
+
+def _remove_superseded(path: Path, metadata: dict[str, str]) -> None:
+    """Delete the files that `path` replaces: the same source and plan under an older key (a
+    changed source, torch version or format), and files from before the source was recorded.
+    Other sources' and other plans' files stay."""
+    stem = path.name.removesuffix(".safetensors").rpartition("-")[0]
+    for other in path.parent.glob(f"{glob.escape(stem)}-*.safetensors"):
+        recorded = _metadata(other)
+        same_source = recorded.get("source", metadata["source"]) == metadata["source"]
+        same_plan = recorded.get("plan", metadata["plan"]) == metadata["plan"]
+        if other != path and same_source and same_plan:
+            other.unlink(missing_ok=True)
+
+
+def _metadata(path: Path) -> dict[str, str]:
+    try:
+        with safe_open(str(path), "pt") as opened:
+            return opened.metadata() or {}
+    except Exception:  # an unreadable file records nothing
+        return {}

@@ -1,11 +1,13 @@
 """The prepared-weights cache: the CPU default's placed weights, written once and read back."""
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
+from safetensors import safe_open
 from safetensors.torch import save_file
 
 import model.prepared
@@ -53,6 +55,13 @@ def assert_same_weights(a: Transformer, b: Transformer) -> None:
     for name, tensor in state_a.items():
         assert tensor.dtype == state_b[name].dtype, name
         assert torch.equal(tensor, state_b[name]), name
+
+
+def contents(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    """A safetensors file's metadata and tensors (its bytes vary: metadata order is not kept)."""
+    with safe_open(str(path), "pt") as opened:
+        metadata = opened.metadata()
+    return metadata, dict(read_safetensors(path))
 
 
 def prepared_files(models_dir: Path) -> list[str]:
@@ -121,26 +130,42 @@ def test_an_unusable_prepared_file_is_placed_again_and_rewritten(
 ) -> None:
     reference, _ = placed(tiny_folder, tmp_path)
     path = prepared_path(tiny_folder, tmp_path, AUTO)
-    intact = path.read_bytes()
+    intact = contents(path)
     damage(path)
     again, reused = placed(tiny_folder, tmp_path)
     assert not reused
     assert_same_weights(reference, again)
-    assert path.read_bytes() == intact
+    rewritten = contents(path)
+    assert rewritten[0] == intact[0]  # metadata
+    assert rewritten[1].keys() == intact[1].keys()
+    assert all(torch.equal(rewritten[1][name], intact[1][name]) for name in intact[1])
     assert placed(tiny_folder, tmp_path)[1]
 
 
-def test_a_changed_source_or_plan_gets_a_new_file(tiny_folder: Path, tmp_path: Path) -> None:
+def test_a_changed_source_gets_a_new_file_that_replaces_the_old(
+    make_tiny: TinyFactory, tiny_folder: Path, tmp_path: Path
+) -> None:
     old = prepared_path(tiny_folder, tmp_path, AUTO)
     placed(tiny_folder, tmp_path)
+    bf16 = plan_for(CPU, "bf16")
+    placed(tiny_folder, tmp_path, bf16)
+    # Another source whose folder has the same name keeps its file.
+    namesake = tmp_path / "elsewhere" / tiny_folder.name
+    shutil.copytree(make_tiny(seed=22)[0], namesake)
+    placed(namesake, tmp_path)
+    # A file written before sources were recorded (prepared format 1) is superseded too.
+    orphan = old.with_name(f"{tiny_folder.name}-0000000000000000.safetensors")
+    save_file({"x": torch.zeros(1)}, orphan, {"format": "1"})
+    kept = [prepared_path(tiny_folder, tmp_path, bf16), prepared_path(namesake, tmp_path, AUTO)]
+
     weights = tiny_folder / "model.safetensors"
     stat = weights.stat()
     os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
     new = prepared_path(tiny_folder, tmp_path, AUTO)
     assert new != old
     assert not placed(tiny_folder, tmp_path)[1]  # not the old file
-    assert prepared_files(tmp_path) == sorted([old.name, new.name])
-    assert prepared_path(tiny_folder, tmp_path, plan_for(CPU, "bf16")) != new
+    assert prepared_files(tmp_path) == sorted(path.name for path in [new, *kept])
+    assert placed(tiny_folder, tmp_path)[1]
 
 
 def test_an_interrupted_write_leaves_nothing_behind(
