@@ -94,9 +94,9 @@ def load_ours(args: argparse.Namespace) -> Side:
     return Side(load, generate, chat_ids, long_ids)
 
 
-def load_hf(args: argparse.Namespace, folder: Path | None) -> tuple[Side, Any, list[int]]:
-    """transformers on the GGUF (cold) or on our converted `folder`; also the model and the
-    chat prompt's ids, for the parity reference."""
+def load_hf(args: argparse.Namespace, folder: Path | None) -> tuple[Side, Any]:
+    """transformers on the GGUF (cold) or on our converted `folder`; also the model, for the
+    parity reference."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -126,7 +126,7 @@ def load_hf(args: argparse.Namespace, folder: Path | None) -> tuple[Side, Any, l
             pad_token_id=tokenizer.eos_token_id,
         )
 
-    return Side(load, generate, chat_ids, long_ids), hf, chat_ids
+    return Side(load, generate, chat_ids, long_ids), hf
 
 
 def worker_ours(args: argparse.Namespace) -> dict[str, Any]:
@@ -139,7 +139,8 @@ def worker_ours(args: argparse.Namespace) -> dict[str, Any]:
 def worker_hf(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
-    side, hf, chat_ids = load_hf(args, args.folder)
+    side, hf = load_hf(args, args.folder)
+    chat_ids = side.chat_ids
     if args.worker == "hf-cached":
         return {"load_s": side.load_s}
     side.exercise(args.new_tokens)

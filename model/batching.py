@@ -241,7 +241,7 @@ class Scheduler:
         for index, active in enumerate(self._rows):
             params = active.ticket.params
             token = best[index]
-            if not params.greedy or active.seen is not None:
+            if params.reads_all_logits:
                 logits = self._logits[index : index + 1]
                 token = int(next_tokens(logits, params, active.seen, active.rng).item())
             if active.seen is not None:
