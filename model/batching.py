@@ -23,6 +23,7 @@ from model.engine import CACHE_STEP
 from model.generator import FinishReason, Generator, Row, seen_tokens
 from model.head import set_exact_logits
 from model.network import KVCache
+from model.precision import settle_after_prefill
 from model.sampling import SamplingParams, next_tokens
 from model.streaming import StopMatcher, StreamDecoder
 
@@ -200,6 +201,7 @@ class Scheduler:
             logits = self._model(
                 tokens, cache_pos, pad, last_only=True, kv_len=slot, padded=any(pads)
             )[:, -1]
+        settle_after_prefill(self._device, tokens.numel())
         self._rows += [self._active(ticket, pad) for ticket, pad in zip(tickets, pads, strict=True)]
         self._logits = logits if self._logits is None else torch.cat((self._logits, logits))
         self.stats.active = len(self._rows)

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from model.network import Transformer
-from model.precision import DECODE_ROWS, Plan, release_freed_memory
+from model.precision import Plan, settle_after_prefill
 
 # The cache grows in steps of this many positions, so most calls reuse it (and its CUDA graph).
 CACHE_STEP = 256
@@ -61,10 +61,7 @@ class Engine:
         logits = self.model(
             tokens, cache_pos, self._pad, last_only=True, kv_len=kv_len, padded=self._padded
         )
-        if self.device.type == "cpu" and tokens.numel() > DECODE_ROWS:
-            # A long prefill's freed temporaries stay in the heap, and decoding after them ran
-            # 15% slower (measured) until they were returned to the OS.
-            release_freed_memory()
+        settle_after_prefill(self.device, tokens.numel())
         return logits[:, -1]
 
     @torch.inference_mode()

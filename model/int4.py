@@ -4,7 +4,8 @@ A matrix dequantized from a 4-bit GGUF (Q4_1: per group of 32, value = scale * q
 0..15) is recovered exactly from its fp32 values: each group's minimum is `low` and its maximum is
 `low + 15 * scale`. Such a matrix is kept as 4-bit groups and multiplied by PyTorch's int4 CPU
 kernel, which streams a quarter of fp32's bytes per decode token; prefill-sized products
-dequantize it to fp32 first. Matrices that do not round-trip stay in 16 bits.
+dequantize it first, to the plan's prefill dtype (`model.precision`). Matrices that do not
+round-trip stay in 16 bits.
 """
 
 import torch
@@ -70,7 +71,8 @@ def int4_matmul(rows: Tensor, packed: Tensor, scales_zeros: Tensor) -> Tensor:
 
 
 class Int4Linear(nn.Module):
-    """A bias-free linear layer over 4-bit groups: int4 kernel for decode, fp32 for prefill."""
+    """A bias-free linear layer over 4-bit groups: int4 kernel for decode rows, the dequantized
+    weight in `prefill_dtype` for prefill."""
 
     def __init__(
         self,
@@ -80,6 +82,7 @@ class Int4Linear(nn.Module):
         scale: Tensor,
         low: Tensor,
         decode_rows: int,
+        prefill_dtype: torch.dtype,
     ) -> None:
         """A layer over buffers made by `from_groups` (here or in an earlier process: `packed`
         is in this torch version's internal format, so it must come from this version)."""
@@ -87,6 +90,7 @@ class Int4Linear(nn.Module):
         self.out_features, half_in = nibbles.shape
         self.in_features = 2 * half_in
         self.decode_rows = decode_rows
+        self.prefill_dtype = prefill_dtype
         self.register_buffer("packed", packed)
         self.register_buffer("scales_zeros", scales_zeros)  # (K/32, N, 2) bf16
         self.register_buffer("nibbles", nibbles)  # (N, K/2)
@@ -94,12 +98,16 @@ class Int4Linear(nn.Module):
         self.register_buffer("low", low)
 
     @classmethod
-    def from_groups(cls, q: Tensor, scale: Tensor, low: Tensor, decode_rows: int) -> "Int4Linear":
+    def from_groups(
+        cls, q: Tensor, scale: Tensor, low: Tensor, decode_rows: int, prefill_dtype: torch.dtype
+    ) -> "Int4Linear":
         """The layer for the groups `recover_int4` found."""
         packed, scales_zeros = pack_for_kernel(q, scale, low)
         # Our own nibble layout for prefill; the kernel's packing is an internal format.
         nibbles = (q[:, 1::2] << 4 | q[:, 0::2]).to(torch.uint8)
-        return cls(packed, scales_zeros, nibbles, scale.float(), low.float(), decode_rows)
+        return cls(
+            packed, scales_zeros, nibbles, scale.float(), low.float(), decode_rows, prefill_dtype
+        )
 
     def dequantize(self) -> Tensor:
         """The fp32 weight (N, K); a byte's two values come from a table in one pass, which is
@@ -112,7 +120,8 @@ class Int4Linear(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         rows = x.numel() // self.in_features
         if rows > self.decode_rows:
-            return F.linear(x, self.dequantize())
+            weight = self.dequantize().to(self.prefill_dtype)
+            return F.linear(x.to(self.prefill_dtype), weight).to(x.dtype)
         flat = x.reshape(rows, self.in_features).to(torch.bfloat16)
         out = int4_matmul(flat, self.packed, self.scales_zeros)
         return out.view(*x.shape[:-1], self.out_features).to(x.dtype)

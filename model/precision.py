@@ -1,14 +1,16 @@
 """How weights are stored and multiplied, per device and precision mode, and placing them.
 
 On CPU a decode step is bound by memory bandwidth (every weight is read once per token) while a
-long prefill is bound by arithmetic, and CPUs without AMX multiply 16-bit matrices several times
-slower than fp32 ones. So the CPU default streams compact weights for decode-sized products
-(4-bit groups where that is exact, see `model.int4`; bf16 otherwise) and upcasts each weight to
-fp32 for prefill-sized products. The embeddings and head stay fp32 tables, of which decode
-streams a 4-bit copy to find the top logits before computing those in fp32 (`model.head`). The
-residual stream, norms, attention and KV cache stay fp32, which keeps the next token the same as
-the fp32 model's at almost every position. `fp32` is the exact mode; on CUDA everything runs in
-bf16.
+long prefill is bound by arithmetic. CPUs without AMX multiply 16-bit matrices several times
+slower than fp32 ones (16-18 against 103 GFLOP/s measured on an AVX2 laptop core pair); with AMX
+it is the reverse (1,070 against 230 GFLOP/s on a Xeon core pair). So the CPU default streams
+compact weights for decode-sized products (4-bit groups where that is exact, see `model.int4`;
+bf16 otherwise), and multiplies prefill-sized products in bf16 where the CPU has AMX and in
+fp32 (each weight upcast as it is used) where it has not; their outputs are fp32 either way.
+The embeddings and head stay fp32 tables, of which decode streams a 4-bit copy to find the top
+logits before computing those in fp32 (`model.head`). The residual stream, norms, attention and
+KV cache stay fp32, which keeps the next token the same as the fp32 model's at almost every
+position. `fp32` is the exact mode; on CUDA everything runs in bf16.
 """
 
 import ctypes
@@ -40,16 +42,23 @@ LINEARS = ("wqkv", "wo", "w13", "w2")
 class Plan:
     weight_dtype: torch.dtype
     act_dtype: torch.dtype
-    cpu_mixed: bool  # compact weights for decode rows, fp32 for prefill
+    cpu_mixed: bool  # compact weights for decode rows, `prefill_dtype` products for prefill
     int4: bool  # keep exactly-4-bit matrices as 4-bit groups (CPU only)
+    prefill_dtype: torch.dtype = torch.float32  # of a CPU mixed plan's prefill-sized products
+
+    @property
+    def storage(self) -> str:
+        """How the weights are kept, which is what a prepared file holds."""
+        if self.int4:
+            return "int4 groups and bf16"
+        return _dtype_name(self.weight_dtype)
 
     @property
     def label(self) -> str:
-        if self.int4:
-            return "int4/bf16 decode, fp32 prefill"
-        if self.cpu_mixed:
-            return "bf16 decode, fp32 prefill"
-        return str(self.weight_dtype).removeprefix("torch.")
+        if not self.cpu_mixed:
+            return self.storage
+        decode = "int4/bf16" if self.int4 else "bf16"
+        return f"{decode} decode, {_dtype_name(self.prefill_dtype)} prefill"
 
 
 def plan_for(device: torch.device, precision: Precision) -> Plan:
@@ -60,20 +69,28 @@ def plan_for(device: torch.device, precision: Precision) -> Plan:
     if device.type == "cuda":
         return Plan(torch.bfloat16, torch.bfloat16, cpu_mixed=False, int4=False)
     int4 = precision == "auto" and int4_kernel_available()
-    return Plan(torch.bfloat16, torch.float32, cpu_mixed=True, int4=int4)
+    prefill = torch.bfloat16 if fast_bf16_matmul() else torch.float32
+    return Plan(torch.bfloat16, torch.float32, cpu_mixed=True, int4=int4, prefill_dtype=prefill)
+
+
+def fast_bf16_matmul() -> bool:
+    """Whether this CPU multiplies bf16 matrices faster than fp32 ones (it has AMX tiles)."""
+    return bool(torch.cpu.get_capabilities().get("amx_bf16", False))
 
 
 class MixedLinear(nn.Module):
-    """A bias-free linear layer with bf16 weights: bf16 decode rows, fp32 prefill."""
+    """A bias-free linear layer with bf16 weights: bf16 decode rows, `prefill_dtype` prefill."""
 
-    def __init__(self, weight: nn.Parameter) -> None:
+    def __init__(self, weight: nn.Parameter, prefill_dtype: torch.dtype) -> None:
         super().__init__()
         self.weight = weight
+        self.prefill_dtype = prefill_dtype
 
     def forward(self, x: Tensor) -> Tensor:
         rows = x.numel() // x.shape[-1]
         if rows > DECODE_ROWS:
-            return F.linear(x, self.weight.float())
+            weight = self.weight.to(self.prefill_dtype)
+            return F.linear(x.to(self.prefill_dtype), weight).to(x.dtype)
         if rows == 1:  # matrix-vector kernels stream bf16 faster than a one-row GEMM
             return (
                 torch.mv(self.weight, x.reshape(-1).to(self.weight.dtype))
@@ -148,7 +165,20 @@ def release_freed_memory() -> None:
         _MALLOC_TRIM(0)
 
 
+def settle_after_prefill(device: torch.device, tokens: int) -> None:
+    """After a prefill of `tokens` tokens: a long CPU prefill's freed temporaries stay in the
+    heap, and decoding after them ran 15% slower (measured) until they were returned to the OS."""
+    if device.type == "cpu" and tokens > DECODE_ROWS:
+        release_freed_memory()
+
+
 def _cpu_linear(weight: Tensor, plan: Plan) -> nn.Module:
     if plan.int4 and (groups := recover_int4(weight)) is not None:
-        return Int4Linear.from_groups(*groups, decode_rows=DECODE_ROWS)
-    return MixedLinear(nn.Parameter(weight.to(plan.weight_dtype), requires_grad=False))
+        return Int4Linear.from_groups(*groups, DECODE_ROWS, plan.prefill_dtype)
+    return MixedLinear(
+        nn.Parameter(weight.to(plan.weight_dtype), requires_grad=False), plan.prefill_dtype
+    )
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return {torch.float32: "fp32", torch.bfloat16: "bf16"}.get(dtype, str(dtype))

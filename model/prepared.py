@@ -8,11 +8,11 @@ norms) is about half that size, so the first load writes it to one safetensors f
 models dir, and later loads read it straight into the modules with no computation at all.
 
 The file is named by a key over the source folder (path, and size and mtime of its config and
-weights), the plan, the torch version (the kernel's packing is internal to it) and `FORMAT`, so
-a changed source gets a new file; writing it deletes the files it supersedes (the same source
-and plan, recorded in each file's metadata). A file that cannot be read or does not fit the model
-is placed again from the source and rewritten; a failed write only costs the next load that
-placement.
+weights), how the plan stores weights, the torch version (the kernel's packing is internal to it)
+and `FORMAT`, so a changed source gets a new file; writing it deletes the files it supersedes
+(the same source and storage, or an older format, as recorded in each file's metadata). A file
+that cannot be read or does not fit the model is placed again from the source and rewritten; a
+failed write only costs the next load that placement.
 """
 
 import glob
@@ -49,8 +49,8 @@ from model.weights import (
 )
 
 TABLES = ("tok_embeddings", "output")
-# Bump when the stored names or layouts change.
-FORMAT = 2
+# Bump when the stored names or layouts, or the key, change.
+FORMAT = 3
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class PreparedMismatch(ValueError):
 
 def prepared_path(folder: Path, models_dir: Path, plan: Plan) -> Path:
     """Where the placed weights of `folder` under `plan` are kept."""
-    parts = [str(folder.resolve()), plan.label, torch.__version__, f"format {FORMAT}"]
+    parts = [str(folder.resolve()), plan.storage, torch.__version__, f"format {FORMAT}"]
     for source in (folder / "config.json", *safetensors_files(folder)):
         stat = source.stat()
         parts.append(f"{source.name}:{stat.st_size}:{stat.st_mtime_ns}")
@@ -79,7 +79,7 @@ def place_cpu_weights(model: Transformer, folder: Path, models_dir: Path, plan: 
     reused = path.exists() and _load(model, path, plan)
     if not reused:
         place_weights(model, our_tensors(iter_hf_tensors(folder)), plan, torch.device("cpu"))
-        metadata = {"format": str(FORMAT), "source": str(folder.resolve()), "plan": plan.label}
+        metadata = {"format": str(FORMAT), "source": str(folder.resolve()), "plan": plan.storage}
         if _save(model, path, metadata):
             _remove_superseded(path, metadata)
     release_freed_memory()
@@ -88,7 +88,7 @@ def place_cpu_weights(model: Transformer, folder: Path, models_dir: Path, plan: 
 
 def _load(model: Transformer, path: Path, plan: Plan) -> bool:
     try:
-        parts, head = _parts(model, dict(read_safetensors(path)))
+        parts, head = _parts(model, dict(read_safetensors(path)), plan.prefill_dtype)
     except Exception as error:  # whatever is wrong with the file, the source is still there
         log.warning("placing the weights again: %s is unusable (%s)", path, error)
         return False
@@ -103,7 +103,7 @@ def _load(model: Transformer, path: Path, plan: Plan) -> bool:
 
 
 def _parts(
-    model: Transformer, tensors: dict[str, Tensor]
+    model: Transformer, tensors: dict[str, Tensor], prefill_dtype: torch.dtype
 ) -> tuple[dict[str, nn.Module | nn.Parameter], ApproxHead | None]:
     """The placed modules and weights that `tensors` hold, checked against `model`, and the
     head's 4-bit copy if it has one.
@@ -115,7 +115,7 @@ def _parts(
         module_path = name.removesuffix(".weight")
         shape = tuple(model.get_parameter(name).shape)
         if module_path.rpartition(".")[2] in LINEARS:
-            parts[module_path] = _linear(tensors, module_path, shape)
+            parts[module_path] = _linear(tensors, module_path, shape, prefill_dtype)
         else:
             weight = _take(tensors, name, torch.float32, shape)
             parts[module_path] = nn.Parameter(weight, requires_grad=False)
@@ -135,10 +135,15 @@ def _parts(
     return parts, head
 
 
-def _linear(tensors: dict[str, Tensor], module_path: str, shape: tuple[int, ...]) -> nn.Module:
+def _linear(
+    tensors: dict[str, Tensor],
+    module_path: str,
+    shape: tuple[int, ...],
+    prefill_dtype: torch.dtype,
+) -> nn.Module:
     if f"{module_path}.nibbles" not in tensors:
         weight = _take(tensors, f"{module_path}.weight", torch.bfloat16, shape)
-        return MixedLinear(nn.Parameter(weight, requires_grad=False))
+        return MixedLinear(nn.Parameter(weight, requires_grad=False), prefill_dtype)
     rows, cols = shape
     groups = (rows, cols // GROUP)
     return Int4Linear(
@@ -147,7 +152,8 @@ def _linear(tensors: dict[str, Tensor], module_path: str, shape: tuple[int, ...]
         _take(tensors, f"{module_path}.nibbles", torch.uint8, (rows, cols // 2)),
         _take(tensors, f"{module_path}.scale", torch.float32, groups),
         _take(tensors, f"{module_path}.low", torch.float32, groups),
-        decode_rows=DECODE_ROWS,
+        DECODE_ROWS,
+        prefill_dtype,
     )
 
 
@@ -191,15 +197,17 @@ def _save(model: Transformer, path: Path, metadata: dict[str, str]) -> bool:
 
 
 def _remove_superseded(path: Path, metadata: dict[str, str]) -> None:
-    """Delete the files that `path` replaces: the same source and plan under an older key (a
-    changed source, torch version or format), and files from before the source was recorded.
-    Other sources' and other plans' files stay."""
+    """Delete the files that `path` replaces: the same source and storage under an older key (a
+    changed source or torch version), and the same source's files of an older format (which no
+    key of this format reaches) or from before the source was recorded. Other sources' files,
+    and files of another storage in this format, stay."""
     stem = path.name.removesuffix(".safetensors").rpartition("-")[0]
     for other in path.parent.glob(f"{glob.escape(stem)}-*.safetensors"):
         recorded = _metadata(other)
         same_source = recorded.get("source", metadata["source"]) == metadata["source"]
         same_plan = recorded.get("plan", metadata["plan"]) == metadata["plan"]
-        if other != path and same_source and same_plan:
+        older = int(recorded.get("format", "1")) < FORMAT
+        if other != path and same_source and (same_plan or older):
             other.unlink(missing_ok=True)
 
 

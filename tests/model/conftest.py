@@ -121,5 +121,13 @@ def default_auto(default_models_dir: Path) -> Generator:
 
 
 @pytest.fixture(scope="session")
+def default_bf16_prefill(default_models_dir: Path) -> Generator:
+    """The CPU default as a CPU with AMX runs it (bf16 prefill products), on any CPU."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("model.precision.fast_bf16_matmul", lambda: True)
+        return _load_default(default_models_dir, "auto")
+
+
+@pytest.fixture(scope="session")
 def hf_default(default_fp32: Generator) -> LlamaForCausalLM:
     return LlamaForCausalLM.from_pretrained(str(default_fp32.folder), dtype=torch.float32).eval()

@@ -71,6 +71,38 @@ def test_cpu_default_picks_the_fp32_token_at_almost_every_position(
     assert agreement >= 0.985, f"top-1 agreement {agreement:.3f}"
 
 
+def test_bf16_prefill_keeps_the_fp32_token(
+    default_fp32: Generator, default_bf16_prefill: Generator
+) -> None:
+    """Prefill-sized products in bf16 (the default on CPUs with AMX), teacher-forced over 1,000
+    tokens of a real paper: in prefill-sized steps of 100 tokens, and in decode-sized steps of 4
+    after a 500-token prefill, which is how an answer runs.
+
+    Measured: 98.7% in prefill steps (fp32 prefill: 100%); after the prefill 97.8% on one thread
+    and 98.8% on two, against 98.8% after an fp32 prefill. Every bf16 product's output is
+    rounded to bf16, as the int4 decode kernel's is; the misses are near-ties.
+    """
+    assert default_bf16_prefill.plan.label == "int4/bf16 decode, bf16 prefill"
+    ids = paper_tokens(default_fp32, 1000)
+    reference = logits_of(default_fp32, ids).argmax(-1)
+    engine = default_bf16_prefill.engine
+    engine.reserve(1, len(ids))
+
+    def chosen(start: int, step: int) -> torch.Tensor:
+        return torch.cat(
+            [
+                engine.forward_all(torch.tensor([ids[at : at + step]]), at)[0].argmax(-1)
+                for at in range(start, len(ids), step)
+            ]
+        )
+
+    prefill = (chosen(0, 100) == reference).float().mean().item()
+    engine.forward_all(torch.tensor([ids[:500]]), 0)
+    after = (chosen(500, 4) == reference[500:]).float().mean().item()
+    assert prefill >= 0.98, f"top-1 agreement in prefill steps {prefill:.3f}"
+    assert after >= 0.97, f"top-1 agreement after a bf16 prefill {after:.3f}"
+
+
 def test_cached_reload_is_fast_and_identical(
     default_models_dir: Path, default_auto: Generator, default_fp32: Generator
 ) -> None:

@@ -134,23 +134,31 @@ def test_q4_1_weights_are_recovered_exactly_and_others_are_refused() -> None:
 
 
 @pytest.mark.skipif(not int4_kernel_available(), reason="this torch has no int4 CPU kernel")
-def test_int4_linear_decode_and_prefill() -> None:
+@pytest.mark.parametrize(
+    ("prefill_dtype", "tolerance"), [(torch.float32, 1e-6), (torch.bfloat16, 1e-2)]
+)
+def test_int4_linear_decode_and_prefill(prefill_dtype: torch.dtype, tolerance: float) -> None:
     weight = q4_1_exact(torch.randn(96, 64))
     groups = recover_int4(weight)
     assert groups is not None
-    layer = Int4Linear.from_groups(*groups, decode_rows=32)
+    layer = Int4Linear.from_groups(*groups, 32, prefill_dtype)
     assert (layer.dequantize() - weight).abs().max() < 1e-5
     decode = torch.randn(1, 3, 64)
     exact = torch.nn.functional.linear(decode, weight)
     assert (layer(decode) - exact).abs().max() < 0.05 * exact.abs().max()
     prefill = torch.randn(2, 40, 64)
-    assert (layer(prefill) - torch.nn.functional.linear(prefill, weight)).abs().max() < 1e-4
+    exact = torch.nn.functional.linear(prefill, weight)
+    out = layer(prefill)
+    assert out.dtype == torch.float32  # whatever the product's dtype
+    assert (out - exact).abs().max() < tolerance * exact.abs().max()
 
 
 @pytest.mark.skipif(not int4_kernel_available(), reason="this torch has no int4 CPU kernel")
+@pytest.mark.parametrize("amx", [False, True])
 def test_cpu_default_keeps_exact_4bit_matrices_in_4_bits(
-    make_tiny: TinyFactory, tmp_path: Path
+    make_tiny: TinyFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, amx: bool
 ) -> None:
+    monkeypatch.setattr("model.precision.fast_bf16_matmul", lambda: amx)
     folder, hf = make_tiny(seed=13)
     with torch.no_grad():
         for layer in hf.model.layers:
@@ -166,5 +174,7 @@ def test_cpu_default_keeps_exact_4bit_matrices_in_4_bits(
         generator.engine.reserve(1, len(ids))
     prefill = fast.engine.forward_all(torch.tensor([ids]), 0)[0]
     reference = exact.engine.forward_all(torch.tensor([ids]), 0)[0]
-    # Prefill runs in fp32; only the bf16 rounding of the other matrices remains.
+    assert fast.plan.prefill_dtype == (torch.bfloat16 if amx else torch.float32)
+    # An fp32 prefill leaves only the bf16 rounding of the matrices that are not 4-bit (0.022
+    # here); a bf16 one (on CPUs with AMX) rounds every product's inputs and output too (0.030).
     assert (prefill - reference).abs().max() < 0.05

@@ -17,7 +17,7 @@ from model.convert import cache_folder
 from model.engine import Engine
 from model.int4 import Int4Linear
 from model.network import Transformer
-from model.precision import Plan, place_weights, plan_for
+from model.precision import MixedLinear, Plan, place_weights, plan_for
 from model.prepared import place_cpu_weights, prepared_path
 from model.weights import iter_hf_tensors, our_tensors, read_hf_config, read_safetensors
 from tests.model.conftest import TinyFactory
@@ -92,7 +92,7 @@ def test_the_default_model_loads_bit_identically_from_its_prepared_file(
     assert isinstance(again.layers[0].feed_forward.w13, Int4Linear)
     assert again.output.weight is again.tok_embeddings.weight  # still tied
     ids = torch.randint(0, 49152, (64,), generator=torch.Generator().manual_seed(0)).tolist()
-    for step in (4, len(ids)):  # the int4 kernel, then fp32 prefill
+    for step in (4, len(ids)):  # the int4 kernel, then the prefill products
         assert torch.equal(logits(again, AUTO, ids, step), logits(fresh, AUTO, ids, step))
 
 
@@ -108,6 +108,19 @@ def test_a_user_folder_is_prepared_under_the_models_dir_only(
     assert_same_weights(first.model, again.model)
     load_generator(tiny_folder, tmp_path / "exact", GeneratorOptions(precision="fp32"))
     assert not (tmp_path / "exact").exists()  # only the CPU mixed plans are prepared
+
+
+def test_plans_that_differ_only_in_prefill_share_the_prepared_file(
+    tiny_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for amx in (False, True):
+        monkeypatch.setattr("model.precision.fast_bf16_matmul", lambda amx=amx: amx)
+        plan = plan_for(CPU, "auto")
+        model, reused = placed(tiny_folder, tmp_path, plan)
+        assert reused == amx  # the second plan reads the first one's file
+        linears = [m for m in model.modules() if isinstance(m, Int4Linear | MixedLinear)]
+        assert {linear.prefill_dtype for linear in linears} == {plan.prefill_dtype}
+    assert len(prepared_files(tmp_path)) == 1
 
 
 def truncate(path: Path) -> None:
@@ -153,9 +166,13 @@ def test_a_changed_source_gets_a_new_file_that_replaces_the_old(
     namesake = tmp_path / "elsewhere" / tiny_folder.name
     shutil.copytree(make_tiny(seed=22)[0], namesake)
     placed(namesake, tmp_path)
-    # A file written before sources were recorded (prepared format 1) is superseded too.
+    # A file written before sources were recorded (prepared format 1) is superseded too, and so
+    # is one of an older format whose plan was recorded under another name (format 2).
     orphan = old.with_name(f"{tiny_folder.name}-0000000000000000.safetensors")
     save_file({"x": torch.zeros(1)}, orphan, {"format": "1"})
+    legacy = old.with_name(f"{tiny_folder.name}-1111111111111111.safetensors")
+    recorded = {"source": str(tiny_folder.resolve()), "plan": "int4/bf16 decode, fp32 prefill"}
+    save_file({"x": torch.zeros(1)}, legacy, {"format": "2", **recorded})
     kept = [prepared_path(tiny_folder, tmp_path, bf16), prepared_path(namesake, tmp_path, AUTO)]
 
     weights = tiny_folder / "model.safetensors"
