@@ -35,6 +35,10 @@ PRECISIONS: tuple[Precision, ...] = ("auto", "fp32", "bf16")
 
 # Products with at most this many rows count as decode-sized (batched decode included).
 DECODE_ROWS = 32
+# A 4-bit matrix takes up to this many rows through the int4 kernel (4 rows a call), which
+# beats dequantizing every matrix for a short prefill. Measured on the default model: 40 tokens
+# 143 against 393 ms, 64 tokens 165 against 350 ms, 100 tokens 284 against 255 ms.
+INT4_DECODE_ROWS = 64
 LINEARS = ("wqkv", "wo", "w13", "w2")
 
 
@@ -174,7 +178,7 @@ def settle_after_prefill(device: torch.device, tokens: int) -> None:
 
 def _cpu_linear(weight: Tensor, plan: Plan) -> nn.Module:
     if plan.int4 and (groups := recover_int4(weight)) is not None:
-        return Int4Linear.from_groups(*groups, DECODE_ROWS, plan.prefill_dtype)
+        return Int4Linear.from_groups(*groups, INT4_DECODE_ROWS, plan.prefill_dtype)
     return MixedLinear(
         nn.Parameter(weight.to(plan.weight_dtype), requires_grad=False), plan.prefill_dtype
     )

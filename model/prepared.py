@@ -33,6 +33,7 @@ from model.int4 import GROUP, Int4Linear
 from model.network import Transformer
 from model.precision import (
     DECODE_ROWS,
+    INT4_DECODE_ROWS,
     LINEARS,
     MixedLinear,
     Plan,
@@ -152,7 +153,7 @@ def _linear(
         _take(tensors, f"{module_path}.nibbles", torch.uint8, (rows, cols // 2)),
         _take(tensors, f"{module_path}.scale", torch.float32, groups),
         _take(tensors, f"{module_path}.low", torch.float32, groups),
-        DECODE_ROWS,
+        INT4_DECODE_ROWS,
         prefill_dtype,
     )
 

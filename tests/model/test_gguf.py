@@ -169,12 +169,20 @@ def test_cpu_default_keeps_exact_4bit_matrices_in_4_bits(
     exact = load_generator(folder, tmp_path, GeneratorOptions(precision="fp32"))
     assert all(isinstance(layer.feed_forward.w13, Int4Linear) for layer in fast.model.layers)
     assert not any(isinstance(layer.attention.wqkv, Int4Linear) for layer in fast.model.layers)
-    ids = list(range(10, 60))
-    for generator in (fast, exact):
-        generator.engine.reserve(1, len(ids))
-    prefill = fast.engine.forward_all(torch.tensor([ids]), 0)[0]
-    reference = exact.engine.forward_all(torch.tensor([ids]), 0)[0]
     assert fast.plan.prefill_dtype == (torch.bfloat16 if amx else torch.float32)
-    # An fp32 prefill leaves only the bf16 rounding of the matrices that are not 4-bit (0.022
-    # here); a bf16 one (on CPUs with AMX) rounds every product's inputs and output too (0.030).
-    assert (prefill - reference).abs().max() < 0.05
+    dequantized = []
+    real_dequantize = Int4Linear.dequantize
+    monkeypatch.setattr(
+        Int4Linear, "dequantize", lambda layer: dequantized.append(layer) or real_dequantize(layer)
+    )
+    for length, through_kernel in ((40, True), (100, False)):  # a short prompt, a long one
+        ids = list(range(10, 10 + length))
+        for generator in (fast, exact):
+            generator.engine.reserve(1, len(ids))
+        dequantized.clear()
+        prefill = fast.engine.forward_all(torch.tensor([ids]), 0)[0]
+        reference = exact.engine.forward_all(torch.tensor([ids]), 0)[0]
+        assert (not dequantized) == through_kernel
+        # Left: the bf16 rounding of the matrices that are not 4-bit, and of the kernel's or the
+        # bf16 products' outputs (fp32 products: 0.022 here; bf16 products: 0.030).
+        assert (prefill - reference).abs().max() < 0.05
