@@ -5,6 +5,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from model.flat_decode import FlatDecodeStep
 from model.network import Transformer
 from model.precision import Plan, settle_after_prefill
 
@@ -18,7 +19,8 @@ class Engine:
     On CUDA the decode step is compiled by torch.compile in `reduce-overhead` mode: the
     network's kernels are fused and one step is replayed as a single CUDA graph. The graph reads
     the whole preallocated cache (static shapes), masked by position. On CPU the step runs
-    eagerly and attends only over the positions written so far.
+    eagerly and attends only over the positions written so far; one row of a 4-bit model
+    decodes through `FlatDecodeStep`, the same kernels without the modules around them.
     """
 
     def __init__(self, model: Transformer, device: torch.device, plan: Plan, compile: bool) -> None:
@@ -31,6 +33,8 @@ class Engine:
             self._decode = torch.compile(self._decode_step, mode="reduce-overhead", fullgraph=True)
         self._pad = torch.zeros(1, dtype=torch.long, device=device)
         self._padded = False
+        self._flat: FlatDecodeStep | None = None
+        self._flat_version = -1  # the model's cache version that `_flat` was built for
 
     @property
     def context_window(self) -> int:
@@ -75,6 +79,8 @@ class Engine:
     @torch.inference_mode()
     def decode(self, tokens: Tensor, slot: int) -> Tensor:
         """Write one token per row (bs,) at cache slot `slot`; return the logits (bs, vocab)."""
+        if tokens.numel() == 1 and not self._padded and (flat := self._flat_step()) is not None:
+            return flat(tokens, slot)
         cache_pos = torch.tensor([slot], device=self.device)
         if self.captured:
             # The graph's output buffer is reused by the next replay; the caller keeps a copy.
@@ -83,6 +89,15 @@ class Engine:
             tokens.view(-1, 1), cache_pos, self._pad, kv_len=slot + 1, padded=self._padded
         )
         return logits[:, -1]
+
+    def _flat_step(self) -> FlatDecodeStep | None:
+        """The flat step over the current cache, where the model's weights allow one."""
+        model = self.model
+        if self._flat_version != model.cache_version:
+            self._flat_version = model.cache_version
+            usable = self.device.type == "cpu" and FlatDecodeStep.applies(model)
+            self._flat = FlatDecodeStep(model) if usable else None
+        return self._flat
 
     def _decode_step(self, tokens: Tensor, cache_pos: Tensor, pad: Tensor) -> Tensor:
         return self.model(tokens, cache_pos, pad, last_only=True)[:, -1]

@@ -174,6 +174,7 @@ class Transformer(nn.Module):
         self.act_dtype = torch.float32
         self.cache_len = 0
         self.cache_batch = 0
+        self.cache_version = 0  # counts `setup_cache` calls, for views of the cache kept elsewhere
 
     def setup_cache(self, batch: int, max_len: int, act_dtype: torch.dtype) -> None:
         """Preallocate the KV cache and rotary tables: `batch` rows of `max_len` positions."""
@@ -181,6 +182,7 @@ class Transformer(nn.Module):
         config = self.config
         self.act_dtype = act_dtype
         self.cache_len, self.cache_batch = max_len, batch
+        self.cache_version += 1
         for layer in self.layers:
             layer.attention.kv_cache = KVCache(
                 batch, config.n_kv_heads, max_len, config.head_dim, act_dtype, device
