@@ -17,6 +17,7 @@ def modules_decode(generator: Generator, token: Tensor, slot: int) -> Tensor:
             torch.tensor([slot]),
             torch.zeros(1, dtype=torch.long),
             kv_len=slot + 1,
+            padded=False,
         )
     return logits[:, -1]
 
