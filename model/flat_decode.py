@@ -34,15 +34,9 @@ class FlatDecodeStep:
 
     def __init__(self, model: Transformer) -> None:
         """Read the model's weights and its current cache (rebuild after `setup_cache`)."""
-        config = model.config
         self.model = model
+        self.config = model.config
         self.cache_version = model.cache_version
-        self.dim, self.hidden, self.eps = config.dim, config.intermediate_size, config.norm_eps
-        self.heads, self.kv_heads, self.head_dim = (
-            config.n_heads,
-            config.n_kv_heads,
-            config.head_dim,
-        )
         self.layers = [
             _Layer(
                 layer.attention_norm.weight,
@@ -68,16 +62,16 @@ class FlatDecodeStep:
         )
 
     def __call__(self, token: Tensor, slot: int) -> Tensor:
-        model = self.model
-        heads, kv_heads, head_dim = self.heads, self.kv_heads, self.head_dim
-        rotated = heads + kv_heads
-        norm_shape, bf16 = (self.dim,), torch.bfloat16
+        model, config = self.model, self.config
+        heads, kv_heads, head_dim = config.n_heads, config.n_kv_heads, config.head_dim
+        rotated, hidden, eps = heads + kv_heads, config.intermediate_size, config.norm_eps
+        norm_shape, bf16 = (config.dim,), torch.bfloat16
         matmul = torch.ops.aten._weight_int4pack_mm_for_cpu
         cache_pos = torch.tensor([slot])
         cos, signed_sin = model.rope_cos[slot], model.rope_signed_sin[slot]  # (head_dim,)
         x = model.tok_embeddings.weight[token.view(1)]  # (1, dim)
         for layer in self.layers:
-            normed = F.rms_norm(x, norm_shape, layer.attention_norm, self.eps).to(bf16)
+            normed = F.rms_norm(x, norm_shape, layer.attention_norm, eps).to(bf16)
             qkv = matmul(normed, layer.wqkv[0], GROUP, layer.wqkv[1]).float()
             qkv = qkv.view(1, rotated + kv_heads, 1, head_dim)  # (bs, heads, seqlen, head_dim)
             qk = qkv[:, :rotated]
@@ -90,10 +84,9 @@ class FlatDecodeStep:
             attended = F.scaled_dot_product_attention(queries, keys, values)
             attended = attended.view(1, heads * head_dim).to(bf16)
             x = x + matmul(attended, layer.wo[0], GROUP, layer.wo[1]).float()
-            normed = F.rms_norm(x, norm_shape, layer.ffn_norm, self.eps).to(bf16)
-            gate, up = (
-                matmul(normed, layer.w13[0], GROUP, layer.w13[1]).float().split(self.hidden, -1)
-            )
+            normed = F.rms_norm(x, norm_shape, layer.ffn_norm, eps).to(bf16)
+            gate_up = matmul(normed, layer.w13[0], GROUP, layer.w13[1]).float()
+            gate, up = gate_up.split(hidden, dim=-1)
             product = (F.silu(gate) * up).to(bf16)
             x = x + matmul(product, layer.w2[0], GROUP, layer.w2[1]).float()
         return model.output(model.norm(x)).float()  # (1, vocab)
