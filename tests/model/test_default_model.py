@@ -20,6 +20,18 @@ def logits_of(generator: Generator, ids: list[int]) -> torch.Tensor:
     return generator.engine.forward_all(torch.tensor([ids]), 0)[0]
 
 
+def teacher_forced_top1(
+    generator: Generator, ids: list[int], start: int, step: int
+) -> torch.Tensor:
+    """The top token at every position from `start` on, feeding `ids` `step` tokens at a time."""
+    return torch.cat(
+        [
+            generator.engine.forward_all(torch.tensor([ids[at : at + step]]), at)[0].argmax(-1)
+            for at in range(start, len(ids), step)
+        ]
+    )
+
+
 def paper_tokens(generator: Generator, count: int) -> list[int]:
     if not PAPER.exists():
         pytest.skip(f"the shared test paper is absent: {PAPER}")
@@ -61,13 +73,9 @@ def test_cpu_default_picks_the_fp32_token_at_almost_every_position(
     """
     ids = paper_tokens(default_fp32, 1000)
     reference = logits_of(default_fp32, ids).argmax(-1)
-    engine = default_auto.engine
-    engine.reserve(1, len(ids))
-    chosen = [
-        engine.forward_all(torch.tensor([ids[start : start + 4]]), start)[0].argmax(-1)
-        for start in range(0, len(ids), 4)
-    ]
-    agreement = (torch.cat(chosen) == reference).float().mean().item()
+    default_auto.engine.reserve(1, len(ids))
+    chosen = teacher_forced_top1(default_auto, ids, 0, 4)
+    agreement = (chosen == reference).float().mean().item()
     assert agreement >= 0.985, f"top-1 agreement {agreement:.3f}"
 
 
@@ -87,18 +95,11 @@ def test_bf16_prefill_keeps_the_fp32_token(
     reference = logits_of(default_fp32, ids).argmax(-1)
     engine = default_bf16_prefill.engine
     engine.reserve(1, len(ids))
-
-    def chosen(start: int, step: int) -> torch.Tensor:
-        return torch.cat(
-            [
-                engine.forward_all(torch.tensor([ids[at : at + step]]), at)[0].argmax(-1)
-                for at in range(start, len(ids), step)
-            ]
-        )
-
-    prefill = (chosen(0, 100) == reference).float().mean().item()
+    in_steps = teacher_forced_top1(default_bf16_prefill, ids, 0, 100)
+    prefill = (in_steps == reference).float().mean().item()
     engine.forward_all(torch.tensor([ids[:500]]), 0)
-    after = (chosen(500, 4) == reference[500:]).float().mean().item()
+    after_prefill = teacher_forced_top1(default_bf16_prefill, ids, 500, 4)
+    after = (after_prefill == reference[500:]).float().mean().item()
     assert prefill >= 0.98, f"top-1 agreement in prefill steps {prefill:.3f}"
     assert after >= 0.97, f"top-1 agreement after a bf16 prefill {after:.3f}"
 
