@@ -26,7 +26,7 @@ from model.network import Transformer
 from model.precision import place_weights, plan_for
 from model.weights import our_tensors
 
-ROW = "| {:<9} | {:>5} | {:>10} | {:>8} | {:>6} | {:>7} | {:>6} | {:>6} |"
+ROW = "| {:<9} | {:>5} | {:>10} | {:>8} | {:>6} | {:>7} | {:>6} | {:>6} | {:<5} |"
 SHAPES = {
     "llama2-7b": {
         "hidden_size": 4096,
@@ -138,6 +138,7 @@ def bench_shape(name: str, args: argparse.Namespace, bandwidth: float) -> list[s
             ROW.format(
                 name, batch, f"{ours_rate:.1f}", f"{hf_rate:.1f}", f"{ours_rate / hf_rate:.1f}x",
                 f"{batch * limit:.1f}", f"{ours_rate / (batch * limit):.0%}", f"{warmup:.0f}",
+                "yes" if engine.captured else "no",
             )
         )  # fmt: skip
         print(rows[-1], flush=True)
@@ -164,13 +165,24 @@ def main() -> None:
         f"prompt {args.prompt}, {args.new_tokens} new tokens, bf16, greedy\n"
     )
     print(
-        ROW.format("shape", "batch", "ours tok/s", "HF tok/s", "ratio", "limit", "of lim", "warm s")
+        ROW.format(
+            "shape",
+            "batch",
+            "ours tok/s",
+            "HF tok/s",
+            "ratio",
+            "limit",
+            "of lim",
+            "warm s",
+            "graph",
+        )
     )
-    print(ROW.format(*["-" * width for width in (9, 5, 10, 8, 6, 7, 6, 6)]))
+    print(ROW.format(*["-" * width for width in (9, 5, 10, 8, 6, 7, 6, 6, 5)]))
     for name in args.shapes:
         bench_shape(name, args, bandwidth)
     total = time.perf_counter() - started
     print(f"\nlimit: copy bandwidth / weight bytes x batch (weight-bound); total {total:.0f} s")
+    print("graph: whether our decode step ran captured (no: compiling failed, see the warning)")
 
 
 if __name__ == "__main__":

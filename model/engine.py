@@ -1,5 +1,6 @@
 """Running the network on a device: cache sizing, prefill, and the (captured) decode step."""
 
+import logging
 from collections.abc import Callable
 
 import torch
@@ -12,6 +13,8 @@ from model.precision import Plan, settle_after_prefill
 # The cache grows in steps of this many positions, so most calls reuse it (and its CUDA graph).
 CACHE_STEP = 256
 
+log = logging.getLogger(__name__)
+
 
 class Engine:
     """Prefill and decode over a KV cache that is preallocated, reused and grown on demand.
@@ -21,6 +24,8 @@ class Engine:
     the whole preallocated cache (static shapes), masked by position. On CPU the step runs
     eagerly and attends only over the positions written so far; one row of a 4-bit model
     decodes through `FlatDecodeStep`, the same kernels without the modules around them.
+    If the compiled step fails (no compiler, an unsupported GPU, memory for the graph), decoding
+    goes on eagerly with a warning: slower, not broken.
     """
 
     def __init__(self, model: Transformer, device: torch.device, plan: Plan, compile: bool) -> None:
@@ -83,12 +88,31 @@ class Engine:
             return flat(tokens, slot)
         cache_pos = torch.tensor([slot], device=self.device)
         if self.captured:
+            try:
+                logits = self._decode(tokens.view(-1, 1), cache_pos, self._pad)
+            except Exception as error:  # an error of the step itself recurs eagerly, and is raised
+                self._decode_eagerly(error)
+                return self.decode(tokens, slot)
             # The graph's output buffer is reused by the next replay; the caller keeps a copy.
-            return self._decode(tokens.view(-1, 1), cache_pos, self._pad).clone()
+            return logits.clone()
         logits = self.model(
             tokens.view(-1, 1), cache_pos, self._pad, kv_len=slot + 1, padded=self._padded
         )
         return logits[:, -1]
+
+    def _decode_eagerly(self, error: Exception) -> None:
+        """Give up the captured step: the cache it would have read is valid for eager steps."""
+        cause: BaseException = error
+        while cause.__cause__ is not None:  # torch wraps the compiler's own error
+            cause = cause.__cause__
+        log.warning(
+            "compiling the decode step failed (%s: %s); decoding goes on without CUDA graphs, "
+            "which is slower",
+            type(cause).__name__,
+            cause,
+        )
+        self.captured = False
+        self._decode = self._decode_step
 
     def _flat_step(self) -> FlatDecodeStep | None:
         """The flat step over the current cache, where the model's weights allow one."""
