@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from model.engine import CACHE_STEP
+from model.flat_decode import flat_step_for
 from model.generator import FinishReason, Generator, Row, seen_tokens
 from model.head import set_exact_logits
 from model.network import KVCache
@@ -268,15 +269,19 @@ class Scheduler:
             self._shift(-start)
         self._ensure(len(self._rows), self._slot + 1)
         pads = [active.pad for active in self._rows]
-        cache_pos = torch.tensor([self._slot], device=self._device)
-        pad = torch.tensor(pads, device=self._device)
         exact = any(active.ticket.params.reads_all_logits for active in self._rows)
         set_exact_logits(self._model, exact)
-        with self._rows_only(0, len(self._rows)):
-            logits = self._model(
-                tokens.view(-1, 1), cache_pos, pad, kv_len=self._slot + 1, padded=any(pads)
-            )
-        self._logits = logits[:, -1]
+        flat = flat_step_for(self._model) if len(self._rows) == 1 else None
+        if flat is not None:  # one stream, a local server's usual case
+            self._logits = flat(tokens, self._slot, first=pads[0])
+        else:
+            cache_pos = torch.tensor([self._slot], device=self._device)
+            pad = torch.tensor(pads, device=self._device)
+            with self._rows_only(0, len(self._rows)):
+                logits = self._model(
+                    tokens.view(-1, 1), cache_pos, pad, kv_len=self._slot + 1, padded=any(pads)
+                )
+            self._logits = logits[:, -1]
         self._slot += 1
 
     def _retain(self, keep: list[int]) -> None:

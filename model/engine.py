@@ -6,7 +6,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from model.flat_decode import FlatDecodeStep
+from model.flat_decode import flat_step_for
 from model.network import Transformer
 from model.precision import Plan, settle_after_prefill
 
@@ -38,8 +38,6 @@ class Engine:
             self._decode = torch.compile(self._decode_step, mode="reduce-overhead", fullgraph=True)
         self._pad = torch.zeros(1, dtype=torch.long, device=device)
         self._padded = False
-        self._flat: FlatDecodeStep | None = None
-        self._flat_version = -1  # the model's cache version that `_flat` was built for
 
     @property
     def context_window(self) -> int:
@@ -84,7 +82,8 @@ class Engine:
     @torch.inference_mode()
     def decode(self, tokens: Tensor, slot: int) -> Tensor:
         """Write one token per row (bs,) at cache slot `slot`; return the logits (bs, vocab)."""
-        if tokens.numel() == 1 and not self._padded and (flat := self._flat_step()) is not None:
+        flat = flat_step_for(self.model) if tokens.numel() == 1 and not self._padded else None
+        if flat is not None:
             return flat(tokens, slot)
         cache_pos = torch.tensor([slot], device=self.device)
         if self.captured:
@@ -113,15 +112,6 @@ class Engine:
         )
         self.captured = False
         self._decode = self._decode_step
-
-    def _flat_step(self) -> FlatDecodeStep | None:
-        """The flat step over the current cache, where the model's weights allow one."""
-        model = self.model
-        if self._flat_version != model.cache_version:
-            self._flat_version = model.cache_version
-            usable = self.device.type == "cpu" and FlatDecodeStep.applies(model)
-            self._flat = FlatDecodeStep(model) if usable else None
-        return self._flat
 
     def _decode_step(self, tokens: Tensor, cache_pos: Tensor, pad: Tensor) -> Tensor:
         return self.model(tokens, cache_pos, pad, last_only=True)[:, -1]

@@ -15,6 +15,7 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 from model import Generator, GeneratorOptions, load_generator
 from model.bundled import bundled_generator_path
 from model.convert import converted_folder
+from model.flat_decode import FlatDecodeStep
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -131,3 +132,20 @@ def default_bf16_prefill(default_models_dir: Path) -> Generator:
 @pytest.fixture(scope="session")
 def hf_default(default_fp32: Generator) -> LlamaForCausalLM:
     return LlamaForCausalLM.from_pretrained(str(default_fp32.folder), dtype=torch.float32).eval()
+
+
+@pytest.fixture
+def flat_steps(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """The (slot, first slot of the row) of every step that the flat decode step ran, from here
+    on."""
+    steps: list[tuple[int, int]] = []
+    real_call = FlatDecodeStep.__call__
+
+    def recorded(
+        step: FlatDecodeStep, token: torch.Tensor, slot: int, first: int = 0
+    ) -> torch.Tensor:
+        steps.append((slot, first))
+        return real_call(step, token, slot, first)
+
+    monkeypatch.setattr(FlatDecodeStep, "__call__", recorded)
+    return steps

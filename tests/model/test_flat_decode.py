@@ -1,6 +1,5 @@
 """The CPU default's flat decode step against the network's modules, on the real default model."""
 
-import pytest
 import torch
 from torch import Tensor
 
@@ -22,21 +21,8 @@ def modules_decode(generator: Generator, token: Tensor, slot: int) -> Tensor:
     return logits[:, -1]
 
 
-@pytest.fixture
-def flat_steps(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The slots that the flat step decoded, from here on."""
-    slots: list[int] = []
-    real_call = FlatDecodeStep.__call__
-    monkeypatch.setattr(
-        FlatDecodeStep,
-        "__call__",
-        lambda step, token, slot: slots.append(slot) or real_call(step, token, slot),
-    )
-    return slots
-
-
 def test_the_flat_step_gives_the_modules_logits_bit_for_bit(
-    default_auto: Generator, flat_steps: list[int]
+    default_auto: Generator, flat_steps: list[tuple[int, int]]
 ) -> None:
     engine = default_auto.engine
     ids = paper_tokens(default_auto, 300)
@@ -52,7 +38,7 @@ def test_the_flat_step_gives_the_modules_logits_bit_for_bit(
 
 
 def test_the_flat_step_is_only_for_one_row_of_a_4bit_model(
-    default_auto: Generator, default_fp32: Generator, flat_steps: list[int]
+    default_auto: Generator, default_fp32: Generator, flat_steps: list[tuple[int, int]]
 ) -> None:
     assert not FlatDecodeStep.applies(default_fp32.model)
     greedy = SamplingParams(max_new_tokens=6, ignore_eos=True)

@@ -1,0 +1,67 @@
+"""The server's scheduler on the real default model: a row decoding alone takes the flat step,
+padded or not, and every request gets the text it would get alone."""
+
+from collections.abc import Iterator
+
+import pytest
+
+from model import Generator, SamplingParams
+from model.batching import Finished, Scheduler, Ticket
+
+SHORT = [1, 504, 3458, 314]
+LONG = [1, 504, 3458, 314, 253, 1345, 28, 3211, 30]
+
+
+@pytest.fixture
+def scheduler(default_auto: Generator) -> Iterator[Scheduler]:
+    """Not started: requests submitted before `start` are admitted in one batch."""
+    scheduler = Scheduler(default_auto, max_batch=4)
+    yield scheduler
+    scheduler.close()
+
+
+def text_of(ticket: Ticket) -> str:
+    pieces = []
+    while not isinstance(event := ticket.next_event(timeout=120), Finished):
+        assert isinstance(event, str), event
+        pieces.append(event)
+    return "".join(pieces)
+
+
+def alone(generator: Generator, prompt: list[int], new_tokens: int) -> str:
+    return generator.generate(prompt, SamplingParams(new_tokens, ignore_eos=True)).text
+
+
+def test_one_stream_decodes_through_the_flat_step(
+    scheduler: Scheduler, default_auto: Generator, flat_steps: list[tuple[int, int]]
+) -> None:
+    expected = alone(default_auto, LONG, 12)
+    flat_steps.clear()
+    ticket = scheduler.submit(LONG, SamplingParams(12, ignore_eos=True))
+    scheduler.start()
+    assert text_of(ticket) == expected
+    if default_auto.plan.int4:
+        assert flat_steps == [(slot, 0) for slot in range(len(LONG), len(LONG) + 11)]
+    else:
+        assert not flat_steps
+
+
+def test_a_padded_row_left_alone_decodes_flat_from_its_first_slot(
+    scheduler: Scheduler, default_auto: Generator, flat_steps: list[tuple[int, int]]
+) -> None:
+    """Admitted together, the short prompt is padded to the long one's width; once the long
+    request finishes, the short one's row decodes alone, its tokens starting after the pad."""
+    expected_long, expected_short = alone(default_auto, LONG, 3), alone(default_auto, SHORT, 12)
+    flat_steps.clear()
+    long_ticket = scheduler.submit(LONG, SamplingParams(3, ignore_eos=True))
+    short_ticket = scheduler.submit(SHORT, SamplingParams(12, ignore_eos=True))
+    scheduler.start()
+    assert text_of(long_ticket) == expected_long
+    assert text_of(short_ticket) == expected_short
+    assert scheduler.stats.max_batch == 2
+    if default_auto.plan.int4:
+        pad = len(LONG) - len(SHORT)
+        assert flat_steps and {first for _, first in flat_steps} == {pad}
+        assert len(flat_steps) == 12 - 3
+    else:
+        assert not flat_steps
