@@ -6,6 +6,7 @@ A cleaned page is its paragraphs, each on one line, separated by blank lines.
 import re
 import unicodedata
 from collections import Counter
+from dataclasses import dataclass
 
 EDGE_LINES = 6  # how many lines at the top and bottom of a page can be a running header/footer
 RUNNING_SHARE = 0.5  # a line on at least this share of pages is running, not content
@@ -24,7 +25,12 @@ _DOUBLED_JOINED = re.compile(r"\b(?:(\w)\1){3,}\b")
 _CAMEL_BOUNDARY = re.compile(r"(?<=[A-Z]{2})(?=[A-Z][a-z])")  # "SAMPLETesting": lost space
 # Some LaTeX fonts map the "ff" ligature to U+21B5 (an arrow), as in "e↵orts".
 _FF_LIGATURE = re.compile(r"(?<=\w)\u21b5|\u21b5(?=\w)")
-_HYPHEN_BREAK = re.compile(r"(\w)-\n(?=[a-z])")
+# A hyphen that ends a line: a word split ("knowl-\nedge", "GRO-\nBID") or a compound broken
+# at its own hyphen ("image-\nbased", "state-of-the-\nart", "just-\nin-time", "non-\nEnglish").
+_LINE_END_HYPHEN = re.compile(r"((?:\w+-)*)(\w+)-\n(\w+)((?:-\w+)*)")
+_WORD = re.compile(r"\w+")
+_COMPOUND = re.compile(r"\w+(?:-\w+)+")
+MIN_COMPOUND_PART = 3  # "image-based" but not "to-day" or "en-able", without other evidence
 _SPACES = re.compile(r"[ \t\f\v\u00a0\u2000-\u200b\u3000]+")
 _SENTENCE_END = re.compile(r"[.!?:;][\"')\]]?$")
 # "8 Conclusion", "2.1 Processing PDFs", "IV. RESULTS": a numbered heading on a short line of its
@@ -34,7 +40,9 @@ _NUMBERED_HEADING = re.compile(r"^(?:\d{1,2}(?:\.\d{1,2})*\.?|[IVX]{1,4}\.)\s+[A
 
 
 def clean_pages(pages: list[str]) -> list[str]:
-    page_lines = [_normalize_lines(page) for page in pages]
+    texts = [_normalize(page) for page in pages]
+    spellings = _Spellings.of(texts)
+    page_lines = [_lines(text, spellings) for text in texts]
     running = _running_lines(page_lines)
     cleaned = []
     for lines in page_lines:
@@ -44,13 +52,46 @@ def clean_pages(pages: list[str]) -> list[str]:
     return cleaned
 
 
-def _normalize_lines(page: str) -> list[str]:
+@dataclass(frozen=True)
+class _Spellings:
+    """The words and hyphenated compounds a document uses away from line ends (lower case): how
+    it spells a word elsewhere tells a split word from a compound at a line-end hyphen."""
+
+    words: frozenset[str]
+    compounds: frozenset[str]
+
+    @classmethod
+    def of(cls, texts: list[str]) -> "_Spellings":
+        rest = " ".join(_LINE_END_HYPHEN.sub(" ", text) for text in texts).lower()
+        return cls(frozenset(_WORD.findall(rest)), frozenset(_COMPOUND.findall(rest)))
+
+    def rejoin(self, match: re.Match[str]) -> str:
+        """The text of a line-end hyphen match, the line break removed: the spelling the
+        document uses elsewhere; else a hyphen before a capital or a digit ("non-English",
+        "3-5") or between two words it uses ("image-based"); else one word."""
+        before, left, right, after = match.groups()
+        compound = f"{before}{left}-{right}{after}"
+        if compound.lower() in self.compounds or right[0].isdigit():
+            return compound
+        if (left + right).lower() in self.words:
+            return f"{before}{left}{right}{after}"
+        if right[0].isupper() or all(
+            len(part) >= MIN_COMPOUND_PART and part.lower() in self.words for part in (left, right)
+        ):
+            return compound
+        return f"{before}{left}{right}{after}"
+
+
+def _normalize(page: str) -> str:
     page = _DETACHED_ACCENT.sub(
         lambda match: match[2].replace("\u0131", "i") + _SPACING_ACCENTS[match[1]], page
     )
     text = unicodedata.normalize("NFKC", page).replace("\r\n", "\n").replace("\r", "\n")
-    text = text.replace("\u00ad", "")  # soft hyphens
-    text = _HYPHEN_BREAK.sub(r"\1", text)
+    return text.replace("\u00ad", "")  # soft hyphens
+
+
+def _lines(text: str, spellings: _Spellings) -> list[str]:
+    text = _LINE_END_HYPHEN.sub(spellings.rejoin, text)
     lines = _join_doubled_glyph_lines(text.split("\n"))
     return [_repair_glyphs(_SPACES.sub(" ", line).strip()) for line in lines]
 

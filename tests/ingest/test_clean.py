@@ -27,7 +27,34 @@ def test_hyphenation_across_line_breaks_is_joined() -> None:
 def test_real_hyphenated_compounds_keep_their_hyphen() -> None:
     [page] = clean_pages(["A state-of-the-art result and a non-\nEnglish word."])
     assert "state-of-the-art" in page
-    assert "non-\nEnglish" not in page and "non- English" in page
+    assert "non-English word" in page
+
+
+def test_a_line_end_hyphen_follows_how_the_document_spells_the_word_elsewhere() -> None:
+    pages = [
+        "We train image-based and just-in-time models. Knowledge helps.",
+        "The image-\nbased model, its knowl-\nedge, a just-\nin-time step.",
+    ]
+    assert clean_pages(pages)[1] == ("The image-based model, its knowledge, a just-in-time step.")
+
+
+def test_without_other_spellings_two_whole_words_keep_the_hyphen() -> None:
+    page = (
+        "An image model is based on text; this image-\nbased one is not. To-\nday we re-\nport it."
+    )
+    assert clean_pages([page]) == [
+        "An image model is based on text; this image-based one is not. Today we report it."
+    ]
+
+
+def test_before_a_capital_or_a_digit_the_hyphen_stays_unless_the_word_is_written_whole() -> None:
+    pages = ["GROBID parses the PDF.", "We ran GRO-\nBID on pages 3-\n5 with Yu-\nYen's tool."]
+    assert clean_pages(pages)[1] == "We ran GROBID on pages 3-5 with Yu-Yen's tool."
+
+
+def test_a_word_the_document_writes_whole_is_joined_even_from_two_words() -> None:
+    page = "Some times differ, and sometimes not: some-\ntimes they agree."
+    assert clean_pages([page]) == ["Some times differ, and sometimes not: sometimes they agree."]
 
 
 def test_wrapped_lines_join_into_paragraphs() -> None:
