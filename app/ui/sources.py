@@ -7,11 +7,13 @@ from typing import Any
 import streamlit as st
 
 from app.export import unique_citations
+from app.page_view import PageImage
 from app.service import Scholar
 from app.ui.common import plain, reported_errors
 
 CLOSEST_PASSAGES = 3  # shown when an answer cites nothing
 PAGE_WIDTH = 760  # pixels: a whole page readable without scrolling far
+PAGES_KEPT = 32  # rendered pages kept across reruns, so an open page is not drawn again
 
 
 def render_sources(scholar: Scholar, details: Mapping[str, Any], key: str) -> None:
@@ -55,14 +57,24 @@ def _page(scholar: Scholar, document_id: int, page: int, quote: str, key: str) -
     with reported_errors():
         original = scholar.original(document_id)
         if original.extension == ".pdf":
-            shown = scholar.page_image(document_id, page, quote)
+            shown = _page_image(scholar, str(original.path), document_id, page, quote)
             caption = f"Page {shown.page} of {shown.pages}"
             if not shown.highlighted:
                 caption += " (the quote could not be located on the page image)"
             st.image(shown.image, caption=caption, width=PAGE_WIDTH)
         st.download_button(
             f"Download {original.filename}",
-            data=original.path.read_bytes(),
+            data=original.path.read_bytes,  # read when clicked, not on every rerun
             file_name=original.filename,
             key=f"download-{key}",
+            on_click="ignore",
         )
+
+
+@st.cache_data(max_entries=PAGES_KEPT, show_spinner="Drawing the page…")
+def _page_image(
+    _scholar: Scholar, original: str, document_id: int, page: int, quote: str
+) -> PageImage:
+    """`Scholar.page_image`, kept by the stored file (named by its content hash), page and
+    quote: the same page is drawn once, not on every rerun of the app."""
+    return _scholar.page_image(document_id, page, quote)

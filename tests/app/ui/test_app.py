@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import app.service as app_service
 from app.service import Scholar
 from app.settings import Settings
 from tests.conftest import TOPIC_PAGES, TRICKY, PdfMaker, require_shared
@@ -85,8 +86,15 @@ def test_uploads_get_a_status_each_and_appear_in_the_document_list(
 
 
 def test_an_answer_streams_with_citations_opens_its_page_and_is_kept(
-    settings: Settings, scholar: Scholar, make_pdf: PdfMaker
+    settings: Settings, scholar: Scholar, make_pdf: PdfMaker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    drawn: list[int] = []
+    draw = app_service.render_page
+    monkeypatch.setattr(
+        app_service,
+        "render_page",
+        lambda path, page, quote: drawn.append(page) or draw(path, page, quote),
+    )
     list(scholar.ingest([make_pdf("topics.pdf", TOPIC_PAGES)]))
     app = start(settings)
 
@@ -108,6 +116,9 @@ def test_an_answer_streams_with_citations_opens_its_page_and_is_kept(
     assert len(images) == 1
     assert images[0].captions == ["Page 1 of 4"]  # the quote was found and highlighted
     assert source.get("download_button")[0].label == "Download topics.pdf"
+    app.run()  # any later rerun, as each question makes: the open page is not drawn again
+    assert app.chat_message[1].expander[0].get("image")[0].captions == ["Page 1 of 4"]
+    assert drawn == [1]
 
     tomorrow = start(settings)
     [conversation] = [b for b in tomorrow.sidebar.button if (b.key or "").startswith("conv")]

@@ -131,8 +131,11 @@ def test_upload_ask_cite_and_open_the_page(page: Page, server: str, tmp_path: Pa
     image = source.get_by_role("img")
     expect(image).to_be_visible(timeout=60_000)
     assert image.bounding_box()["height"] > 400
-    expect(source.get_by_text("Download s2orc_2020.acl-main.447.pdf")).to_be_visible()
     shoot("page.png", image)
+    with page.expect_download() as download:
+        source.get_by_text("Download s2orc_2020.acl-main.447.pdf").click()
+    assert download.value.suggested_filename == paper.name
+    assert Path(download.value.path()).read_bytes() == paper.read_bytes()
 
     ask(page, "What oil does the Zanzibar lighthouse lamp burn?")
     expect(page.get_by_text("<script>window.pwned = 1</script>").first).to_be_visible()
