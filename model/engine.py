@@ -38,6 +38,9 @@ class Engine:
             self._decode = torch.compile(self._decode_step, mode="reduce-overhead", fullgraph=True)
         self._pad = torch.zeros(1, dtype=torch.long, device=device)
         self._padded = False
+        # The decode step's cache slot, written in place: a new tensor from a Python int would
+        # be a host-to-device copy that waits for the GPU's queued work every step.
+        self._slot = torch.zeros(1, dtype=torch.long, device=device)
 
     @property
     def context_window(self) -> int:
@@ -85,7 +88,7 @@ class Engine:
         flat = flat_step_for(self.model) if tokens.numel() == 1 and not self._padded else None
         if flat is not None:
             return flat(tokens, slot)
-        cache_pos = torch.tensor([slot], device=self.device)
+        cache_pos = self._slot.fill_(slot)
         if self.captured:
             try:
                 logits = self._decode(tokens.view(-1, 1), cache_pos, self._pad)
