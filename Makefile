@@ -42,3 +42,4 @@ bench: setup
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/python bench/answer.py
+	$(BIN)/python bench/answer_loops.py

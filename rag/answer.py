@@ -1,5 +1,6 @@
 """Answers with verified citations: retrieve, prompt with numbered sources, stream the model's
-words, then check every claim against the sources and attach the evidence sentences."""
+words (stopping a model that repeats itself), then check every claim against the sources and
+attach the evidence sentences."""
 
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -8,6 +9,7 @@ from dataclasses import dataclass, field
 from model import Generator, SamplingParams
 from rag.citations import CheckedAnswer, Citation, CitationChecker
 from rag.embedder import Embedder
+from rag.loops import loop_end, until_loop
 from rag.prompt import Turn, build_messages, is_follow_up, retrieval_query
 from rag.retrieve import Passage, Retriever
 
@@ -24,6 +26,7 @@ class AnswerConfig:
     max_new_tokens: int = 256
     temperature: float = 0.0
     evidence: int = 3
+    stop_loops: bool = True  # end the answer when the model starts repeating itself (rag.loops)
 
 
 @dataclass
@@ -136,7 +139,8 @@ class Answerer:
         def pieces() -> Iterator[str]:
             nonlocal first_token_at
             generation_started = time.perf_counter()
-            for index, piece in enumerate(self.generator.stream(prompt, params)):
+            stream = self.generator.stream(prompt, params)
+            for index, piece in enumerate(until_loop(stream) if self.config.stop_loops else stream):
                 if index == 0:
                     first_token_at = time.perf_counter()
                     timings.prefill_ms = (first_token_at - generation_started) * 1000
@@ -147,6 +151,7 @@ class Answerer:
             decode_seconds = time.perf_counter() - first_token_at
             tokens = self.generator.count_tokens(text)
             timings.tokens_per_s = (tokens - 1) / decode_seconds if decode_seconds > 0 else 0.0
+            text = text[: loop_end(text)]  # the loop's first unit, once
             checker = CitationChecker(self.embedder, sources)
             checked: CheckedAnswer = checker.check(text)
             timings.total_ms = _ms_since(started)
