@@ -7,6 +7,7 @@ import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
+from itertools import pairwise
 
 EDGE_LINES = 6  # how many lines at the top and bottom of a page can be a running header/footer
 RUNNING_SHARE = 0.5  # a line on at least this share of pages is running, not content
@@ -27,7 +28,8 @@ _CAMEL_BOUNDARY = re.compile(r"(?<=[A-Z]{2})(?=[A-Z][a-z])")  # "SAMPLETesting":
 _FF_LIGATURE = re.compile(r"(?<=\w)\u21b5|\u21b5(?=\w)")
 # A hyphen that ends a line: a word split ("knowl-\nedge", "GRO-\nBID") or a compound broken
 # at its own hyphen ("image-\nbased", "state-of-the-\nart", "just-\nin-time", "non-\nEnglish").
-_LINE_END_HYPHEN = re.compile(r"((?:\w+-)*)(\w+)-\n(\w+)((?:-\w+)*)")
+_LINE_END_HYPHEN = re.compile(r"((?:\w+-)*)(\w+)-\n(?!\d+(?:\n|$))(\w+)((?:-\w+)*)")
+_PAGE_END_HYPHEN = re.compile(r"\w-$")
 _WORD = re.compile(r"\w+")
 _COMPOUND = re.compile(r"\w+(?:-\w+)+")
 MIN_COMPOUND_PART = 3  # "image-based" but not "to-day" or "en-able", without other evidence
@@ -40,16 +42,22 @@ _NUMBERED_HEADING = re.compile(r"^(?:\d{1,2}(?:\.\d{1,2})*\.?|[IVX]{1,4}\.)\s+[A
 
 
 def clean_pages(pages: list[str]) -> list[str]:
-    texts = [_normalize(page) for page in pages]
-    spellings = _Spellings.of(texts)
-    page_lines = [_lines(text, spellings) for text in texts]
+    page_lines = [_lines(_normalize(page)) for page in pages]
     running = _running_lines(page_lines)
-    cleaned = []
+    kept_pages = []
     for lines in page_lines:
         edges = set(_edges(lines))
-        kept = [line for line in lines if line not in edges or _signature(line) not in running]
-        cleaned.append(_paragraphs(kept))
-    return cleaned
+        kept_pages.append(
+            [line for line in lines if line not in edges or _signature(line) not in running]
+        )
+    # Hyphens are read once running lines are gone: "cor-" then a footer is no compound.
+    spellings = _Spellings.of(["\n".join(lines) for lines in kept_pages])
+    kept_pages = [
+        _LINE_END_HYPHEN.sub(spellings.rejoin, "\n".join(lines)).split("\n") for lines in kept_pages
+    ]
+    for page, following in pairwise(kept_pages):
+        _join_word_across_pages(page, following, spellings)
+    return [_paragraphs(kept) for kept in kept_pages]
 
 
 @dataclass(frozen=True)
@@ -90,10 +98,26 @@ def _normalize(page: str) -> str:
     return text.replace("\u00ad", "")  # soft hyphens
 
 
-def _lines(text: str, spellings: _Spellings) -> list[str]:
-    text = _LINE_END_HYPHEN.sub(spellings.rejoin, text)
+def _lines(text: str) -> list[str]:
     lines = _join_doubled_glyph_lines(text.split("\n"))
     return [_repair_glyphs(_SPACES.sub(" ", line).strip()) for line in lines]
+
+
+def _join_word_across_pages(page: list[str], following: list[str], spellings: _Spellings) -> None:
+    """A word hyphenated at the end of a page ("cor-" / "pus contains") is completed on the page
+    where it starts; the next page then starts after it."""
+    last = next((index for index in reversed(range(len(page))) if page[index]), None)
+    first = next((index for index, line in enumerate(following) if line), None)
+    if last is None or first is None:
+        return
+    if not _PAGE_END_HYPHEN.search(page[last]) or not following[first][:1].islower():
+        return
+    word, _, rest = following[first].partition(" ")
+    page[last] = _LINE_END_HYPHEN.sub(spellings.rejoin, f"{page[last]}\n{word}")
+    if rest:
+        following[first] = rest
+    else:
+        del following[first]
 
 
 def _join_doubled_glyph_lines(lines: list[str]) -> list[str]:

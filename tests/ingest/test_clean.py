@@ -50,6 +50,24 @@ def test_without_other_spellings_two_whole_words_keep_the_hyphen() -> None:
 def test_before_a_capital_or_a_digit_the_hyphen_stays_unless_the_word_is_written_whole() -> None:
     pages = ["GROBID parses the PDF.", "We ran GRO-\nBID on pages 3-\n5 with Yu-\nYen's tool."]
     assert clean_pages(pages)[1] == "We ran GROBID on pages 3-5 with Yu-Yen's tool."
+    assert clean_pages(["The last line of a column ends in de-\n7"]) == [
+        "The last line of a column ends in de- 7"  # a page number is not the word's end
+    ]
+
+
+def test_a_word_hyphenated_across_pages_is_completed_on_the_page_it_starts() -> None:
+    pages = [
+        "Body text of page one about corpus size.\nWe describe the sources in de-\n1",
+        "tail here, and more body text follows.\nThe resulting pretraining cor-\n2",
+        "pus contains 16.4B tokens.\nMore text about the size of the corpus.\n3",
+        "A last page of body text.\nIt has no hyphen at its end.\n4",
+    ]
+    cleaned = clean_pages(pages)
+    assert cleaned[0].endswith("We describe the sources in detail")
+    assert cleaned[1].startswith("here, and more body text follows.")
+    assert cleaned[1].endswith("The resulting pretraining corpus")
+    assert cleaned[2].startswith("contains 16.4B tokens.")
+    assert all(not page.endswith("\n4") for page in cleaned)  # the page numbers went first
 
 
 def test_a_word_the_document_writes_whole_is_joined_even_from_two_words() -> None:
