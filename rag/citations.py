@@ -141,13 +141,18 @@ class CitationChecker:
                 stated |= _numbers(sentence.text)
         return claimed <= stated
 
-    def support(self, claim: str) -> tuple[Citation | None, float]:
-        """The source sentence closest to a claim, and how close it is (cosine similarity)."""
-        if not self.sentences:
-            return None, 0.0
-        scores = self.vectors @ self.embedder.embed([strip_markers(claim)])[0]
-        best = int(np.argmax(scores))
-        return self._citation(self.sentences[best]), float(scores[best])
+    def support(self, claims: list[str]) -> list[tuple[Citation | None, float]]:
+        """For each claim, the source sentence closest to it and how close it is (cosine
+        similarity); the claims are embedded together."""
+        if not self.sentences or not claims:
+            return [(None, 0.0) for _ in claims]
+        scores = self.embedder.embed([strip_markers(claim) for claim in claims]) @ self.vectors.T
+        # scores: (claims, source sentences)
+        best = scores.argmax(axis=1)
+        return [
+            (self._citation(self.sentences[index]), float(row[index]))
+            for row, index in zip(scores, best, strict=True)
+        ]
 
     def _best_in(self, n: int, vector: np.ndarray) -> Citation:
         """The sentence of source n closest to a claim that cites it."""

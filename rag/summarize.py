@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from model import Generator, SamplingParams
-from rag.citations import SUPPORT_SIMILARITY, CitationChecker
+from rag.citations import SUPPORT_SIMILARITY, Citation, CitationChecker
 from rag.embedder import Embedder
 from rag.prompt import Message
 from rag.retrieve import Passage
@@ -127,8 +127,8 @@ class Summarizer:
         for start in range(0, len(windows), BATCH):
             batch = windows[start : start + BATCH]
             prompts = [self.generator.chat_prompt(_map_messages(title, w)) for w in batch]
-            for completion in self.generator.generate_batch(prompts, params):
-                points += self._checked(completion.text, checker)
+            completions = self.generator.generate_batch(prompts, params)
+            points += self._checked([completion.text for completion in completions], checker)
             if progress:
                 progress("summarize", min(start + BATCH, len(windows)), len(windows))
         return points
@@ -145,14 +145,19 @@ class Summarizer:
             filled += tokens
         return [window for window in windows if window]
 
-    def _checked(self, text: str, checker: CitationChecker) -> list[SummaryPoint]:
+    def _checked(self, texts: list[str], checker: CitationChecker) -> list[SummaryPoint]:
         """The generated sentences that rest on the document, each with its page."""
+        sentences = [
+            sentence
+            for text in texts
+            for line in text.splitlines()
+            for sentence in split_sentences(line.strip().lstrip("-*\u2022 0123456789.)"))
+        ]
         points = []
-        for line in text.splitlines():
-            for sentence in split_sentences(line.strip().lstrip("-*\u2022 0123456789.)")):
-                point = _grounded(sentence, checker)
-                if point is not None and len(point.text.split()) >= 5:
-                    points.append(point)
+        for sentence, support in zip(sentences, checker.support(sentences), strict=True):
+            point = _grounded(sentence, *support)
+            if point is not None and len(point.text.split()) >= 5:
+                points.append(point)
         return points
 
     def _sections(
@@ -202,7 +207,7 @@ class Summarizer:
             self.generator.chat_prompt(messages), SamplingParams(max_new_tokens=64)
         )
         sentences = split_sentences(completion.text.strip())
-        tldr = _grounded(sentences[0], checker) if sentences else None
+        tldr = _grounded(sentences[0], *checker.support(sentences[:1])[0]) if sentences else None
         if tldr is None:
             tldr = self._extract(
                 checker, "In this paper we introduce and present our contribution."
@@ -219,8 +224,8 @@ def _distinct(positions: list[int], vectors: np.ndarray) -> list[int]:
     return kept
 
 
-def _grounded(sentence: str, checker: CitationChecker) -> SummaryPoint | None:
-    citation, similarity = checker.support(sentence)
+def _grounded(sentence: str, citation: Citation | None, similarity: float) -> SummaryPoint | None:
+    """The point a generated sentence makes, given the source sentence closest to it."""
     if citation is None or similarity < SUPPORT_SIMILARITY:
         return None
     if similarity >= RESTATES_SIMILARITY:
