@@ -6,11 +6,13 @@ from sqlalchemy import func, select
 
 from app.service import Scholar
 from app.settings import Settings
+from ingest.chunking import chunk_pages
+from ingest.clean import clean_pages
 from rag.citations import CitationChecker
 from rag.embedder import Embedder
 from rag.store import StoredSummary
-from rag.summarize import Summarizer, SummaryPoint
-from tests.conftest import TOPIC_PAGES, PdfMaker
+from rag.summarize import Summarizer, SummaryPoint, without_references
+from tests.conftest import PAPERS, TOPIC_PAGES, PdfMaker, require_shared
 from tests.rag.test_citations import passage
 
 
@@ -60,3 +62,34 @@ def test_a_section_no_point_fits_best_borrows_the_best_spare_point(embedder: Emb
     used = [point.text for section in sections for point in section.points]
     assert len(used) == len(set(used))  # a borrowed point is not shown twice
     assert by_heading["Problem"][0].text == texts[3]
+
+
+def test_the_reference_list_of_a_real_paper_is_left_out_of_its_summary(
+    embedder: Embedder, settings: Settings
+) -> None:
+    from pypdf import PdfReader
+
+    pdf = require_shared(PAPERS / "s2orc_2020.acl-main.447.pdf")
+    pages = clean_pages([page.extract_text() for page in PdfReader(pdf).pages])
+    drafts = chunk_pages(
+        pages, embedder.count_tokens, settings.chunk_tokens, settings.chunk_overlap
+    )
+    passages = [
+        dataclasses.replace(passage(1, draft.text), page_start=draft.page_start) for draft in drafts
+    ]
+    kept = without_references(passages)
+    dropped = [p for p in passages if p not in kept]
+    assert dropped and all(9 <= p.page_start <= 12 for p in dropped)  # the references' pages
+    assert not any("2018. Cad: an algorithm" in p.text for p in kept)  # the first entry
+    assert not any("CORD-19: The Covid-19 Open Research Dataset." in p.text for p in kept)
+    assert any("This work was supported in part by ONR grant" in p.text for p in kept)  # before
+    assert any(p.page_start >= 13 for p in kept)  # the appendix after them stays
+    assert without_references(passages[:20]) == passages[:20]  # a body without references
+
+
+def test_a_lead_in_that_repeats_the_question_is_not_part_of_a_point(embedder: Embedder) -> None:
+    source = "We propose a retrieval method that indexes passages with dense vectors."
+    checker = CitationChecker(embedder, [passage(1, source)])
+    written = f"The three most important findings or claims in this text are: 1) {source}"
+    points = Summarizer(None, embedder)._checked([written], checker)  # type: ignore[arg-type]
+    assert points == [SummaryPoint(source, [1])]
