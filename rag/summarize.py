@@ -265,7 +265,7 @@ def _map_messages(title: str, window: list[Passage]) -> list[Message]:
         {
             "role": "user",
             # Asked for "the problem, the method, results or limitations", the default model
-            # wrote those words back as headings in 15 of 17 windows, looping on them.
+            # wrote those words back as headings in 15 of 20 windows, looping on them.
             "content": f'Text from pages {first}-{last} of the paper "{title}":\n\n{text}\n\n'
             "What are the three most important findings or claims in this text? Answer in three "
             "complete sentences.",
