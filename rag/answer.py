@@ -10,7 +10,14 @@ from model import Generator, SamplingParams
 from rag.citations import CheckedAnswer, Citation, CitationChecker
 from rag.embedder import Embedder
 from rag.loops import loop_end, until_loop
-from rag.prompt import Turn, build_messages, is_follow_up, retrieval_query
+from rag.prompt import (
+    ECHO_STOPS,
+    Turn,
+    build_messages,
+    is_follow_up,
+    retrieval_query,
+    without_source_headers,
+)
 from rag.retrieve import Passage, Retriever
 
 PROMPT_TOKENS = 2048  # prefill is the slow part on a CPU: no prompt longer than answers need
@@ -131,7 +138,9 @@ class Answerer:
 
         prompt, sources = self.prompt(question, retrieved, history)
         params = SamplingParams(
-            max_new_tokens=self.config.max_new_tokens, temperature=self.config.temperature
+            max_new_tokens=self.config.max_new_tokens,
+            temperature=self.config.temperature,
+            stop=ECHO_STOPS,
         )
         timings.prompt_ms = _ms_since(started) - timings.retrieve_ms
         first_token_at = started
@@ -151,7 +160,7 @@ class Answerer:
             decode_seconds = time.perf_counter() - first_token_at
             tokens = self.generator.count_tokens(text)
             timings.tokens_per_s = (tokens - 1) / decode_seconds if decode_seconds > 0 else 0.0
-            text = text[: loop_end(text)]  # the loop's first unit, once
+            text = without_source_headers(text[: loop_end(text)], sources)  # loops kept once
             checker = CitationChecker(self.embedder, sources)
             checked: CheckedAnswer = checker.check(text)
             timings.total_ms = _ms_since(started)

@@ -3,12 +3,14 @@ from collections.abc import Sequence
 import pytest
 
 from rag.prompt import (
+    ECHO_STOPS,
     SYSTEM_PROMPT,
     Message,
     Turn,
     build_messages,
     is_follow_up,
     retrieval_query,
+    without_source_headers,
 )
 from tests.rag.test_citations import passage
 
@@ -53,3 +55,19 @@ def test_follow_up_questions_are_searched_with_the_question_before() -> None:
     assert retrieval_query("And its limitations?", []) == "And its limitations?"
     assert is_follow_up("What are their weaknesses according to the authors?", history)
     assert not is_follow_up("How is the S2ORC corpus licensed for research use?", history)
+
+
+def test_source_headers_a_model_copies_are_taken_out_of_its_answer() -> None:
+    sources = [passage(1, "Alpha text.", 3, 4), passage(2, "Beta text.", 8, 8)]
+    answer = (
+        '"Document 2", p. 8: Beta is measured twice [2]. [1] Document 1, pp. 3-4: Alpha holds. '
+        "1. Document 2, p. 8: Beta again. Document 3, p. 2: is no source here."
+    )
+    assert without_source_headers(answer, sources) == (
+        "Beta is measured twice [2]. Alpha holds. Beta again. Document 3, p. 2: is no source here."
+    )
+
+
+def test_the_prompt_lines_that_stop_an_echo_are_the_prompts_own() -> None:
+    messages, _ = build_messages("Why?", [passage(1, "Alpha.")], [], words, budget=1000)
+    assert all(stop in messages[-1]["content"] for stop in ECHO_STOPS)
