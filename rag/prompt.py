@@ -101,7 +101,7 @@ def _messages(question: str, sources: list[Passage], history: list[Turn]) -> lis
 def without_source_headers(text: str, sources: Sequence[Passage]) -> str:
     """`text` without the prompt's source headers that a small model copies into its answer
     ('[2] "Title", p. 4:', or 'Title, p. 4:')."""
-    for title in {passage.title for passage in sources}:
+    for title in {passage.title for passage in sources if passage.title.strip()}:
         header = rf'(?:\[\d+\]\s*|\d+\.\s+)?"?{re.escape(title)}"?,\s*pp?\.\s*\d+(?:-\d+)?:\s*'
         text = re.sub(header, "", text)
     return text.strip()

@@ -1,3 +1,4 @@
+import dataclasses
 from collections.abc import Sequence
 
 import pytest
@@ -65,6 +66,11 @@ def test_source_headers_a_model_copies_are_taken_out_of_its_answer() -> None:
     )
     assert without_source_headers(answer, sources) == (
         "Beta is measured twice [2]. Alpha holds. Beta again. Document 3, p. 2: is no source here."
+    )
+    untitled = dataclasses.replace(sources[0], title="")
+    assert (
+        without_source_headers("As Lo et al., p. 4: says.", [untitled])
+        == "As Lo et al., p. 4: says."
     )
 
 
