@@ -51,10 +51,9 @@ def clean_pages(pages: list[str]) -> list[str]:
             [line for line in lines if line not in edges or _signature(line) not in running]
         )
     # Hyphens are read once running lines are gone: "cor-" then a footer is no compound.
-    spellings = _Spellings.of(["\n".join(lines) for lines in kept_pages])
-    kept_pages = [
-        _LINE_END_HYPHEN.sub(spellings.rejoin, "\n".join(lines)).split("\n") for lines in kept_pages
-    ]
+    texts = ["\n".join(lines) for lines in kept_pages]
+    spellings = _Spellings.of(texts)
+    kept_pages = [_LINE_END_HYPHEN.sub(spellings.rejoin, text).split("\n") for text in texts]
     for page, following in pairwise(kept_pages):
         _join_word_across_pages(page, following, spellings)
     return [_paragraphs(kept) for kept in kept_pages]

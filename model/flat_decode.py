@@ -38,7 +38,6 @@ class FlatDecodeStep:
         """Read the model's weights and its current cache (rebuild after `setup_cache`)."""
         self.model = model
         self.config = model.config
-        self.cache_version = model.cache_version
         self.layers = [
             _Layer(
                 layer.attention_norm.weight,
