@@ -11,19 +11,15 @@ minus its row's pad, so moving a row's slots together with its pad changes nothi
 import logging
 import queue
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import cast
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from model.engine import CACHE_STEP
+from model.engine import ALONE_FROM, CACHE_STEP
 from model.flat_decode import flat_step_for
 from model.generator import FinishReason, Generator, Row, seen_tokens
 from model.head import set_exact_logits
-from model.network import KVCache
 from model.precision import settle_after_prefill
 from model.sampling import SamplingParams, next_tokens
 from model.streaming import StopMatcher, StreamDecoder
@@ -87,15 +83,6 @@ class _Active:
     rng: torch.Generator | None
     eos_ids: frozenset[int]
     steps: int = 0
-
-
-class _RowsView(KVCache):
-    """Rows [start, stop) of a KV cache, written in place: runs the network on those rows only."""
-
-    def __init__(self, cache: KVCache, start: int, stop: int) -> None:
-        nn.Module.__init__(self)
-        self.register_buffer("k", cache.k[start:stop], persistent=False)
-        self.register_buffer("v", cache.v[start:stop], persistent=False)
 
 
 class Scheduler:
@@ -183,7 +170,6 @@ class Scheduler:
 
     def _prefill(self, tickets: list[Ticket]) -> None:
         """Write the new requests' prompts into free rows, ending at the current slot."""
-        tokenizer = self.generator.tokenizer
         width = max(len(ticket.prompt) for ticket in tickets)
         first, count = len(self._rows), len(tickets)
         slot = max(self._slot, width)
@@ -191,21 +177,37 @@ class Scheduler:
         self._shift(slot - self._slot)
         self._slot = slot
         pads = [slot - len(ticket.prompt) for ticket in tickets]
-        tokens = torch.tensor(
-            [[tokenizer.pad_id] * (width - len(t.prompt)) + t.prompt for t in tickets],
-            device=self._device,
-        )
-        cache_pos = torch.arange(slot - width, slot, device=self._device)
-        pad = torch.tensor(pads, device=self._device)
         set_exact_logits(self._model, any(t.params.reads_all_logits for t in tickets))
-        with self._rows_only(first, first + count):
-            logits = self._model(
-                tokens, cache_pos, pad, last_only=True, kv_len=slot, padded=any(pads)
-            )[:, -1]
-        settle_after_prefill(self._device, tokens.numel())
+        if count == 1 or width >= ALONE_FROM:  # see ALONE_FROM; one prompt needs no mask
+            logits = torch.cat(
+                [
+                    self._model.prefill_alone(
+                        torch.tensor([ticket.prompt], device=self._device), first + index, slot
+                    )
+                    for index, ticket in enumerate(tickets)
+                ]
+            )
+        else:
+            logits = self._prefill_padded(tickets, first, pads)
+        settle_after_prefill(self._device, sum(len(ticket.prompt) for ticket in tickets))
         self._rows += [self._active(ticket, pad) for ticket, pad in zip(tickets, pads, strict=True)]
         self._logits = logits if self._logits is None else torch.cat((self._logits, logits))
         self.stats.active = len(self._rows)
+
+    def _prefill_padded(self, tickets: list[Ticket], first: int, pads: list[int]) -> Tensor:
+        """Short prompts together, padded to the widest: batched products beat masking."""
+        width = max(len(ticket.prompt) for ticket in tickets)
+        pad_id = self.generator.tokenizer.pad_id
+        tokens = torch.tensor(
+            [[pad_id] * (width - len(t.prompt)) + t.prompt for t in tickets], device=self._device
+        )
+        cache_pos = torch.arange(self._slot - width, self._slot, device=self._device)
+        pad = torch.tensor(pads, device=self._device)
+        with self._model.cache_part(slice(first, first + len(tickets))):
+            logits = self._model(
+                tokens, cache_pos, pad, last_only=True, kv_len=self._slot, padded=any(pads)
+            )
+        return logits[:, -1]
 
     def _active(self, ticket: Ticket, pad: int) -> _Active:
         params, tokenizer = ticket.params, self.generator.tokenizer
@@ -277,7 +279,7 @@ class Scheduler:
         else:
             cache_pos = torch.tensor([self._slot], device=self._device)
             pad = torch.tensor(pads, device=self._device)
-            with self._rows_only(0, len(self._rows)):
+            with self._model.cache_part(slice(0, len(self._rows))):
                 logits = self._model(
                     tokens.view(-1, 1), cache_pos, pad, kv_len=self._slot + 1, padded=any(pads)
                 )
@@ -290,7 +292,7 @@ class Scheduler:
             return
         if keep and keep != list(range(len(keep))):
             index = torch.tensor(keep, device=self._device)
-            for cache in self._caches():
+            for cache in self._model.caches():
                 cache.k[: len(keep), :, : self._slot] = cache.k[index, :, : self._slot]
                 cache.v[: len(keep), :, : self._slot] = cache.v[index, :, : self._slot]
         self._rows = [self._rows[i] for i in keep]
@@ -305,7 +307,7 @@ class Scheduler:
         if not self._rows or delta == 0:
             return
         start, end, rows = min(a.pad for a in self._rows), self._slot, len(self._rows)
-        for cache in self._caches():
+        for cache in self._model.caches():
             cache.k[:rows, :, start + delta : end + delta] = cache.k[:rows, :, start:end].clone()
             cache.v[:rows, :, start + delta : end + delta] = cache.v[:rows, :, start:end].clone()
         for active in self._rows:
@@ -317,7 +319,7 @@ class Scheduler:
         model = self._model
         if rows <= model.cache_batch and length <= model.cache_len:
             return
-        kept = [(cache.k, cache.v) for cache in self._caches()] if self._rows else []
+        kept = [(cache.k, cache.v) for cache in self._model.caches()] if self._rows else []
         size = min(-(-length // CACHE_STEP) * CACHE_STEP, self.context_window)
         model.setup_cache(
             min(self.max_batch, max(rows, 2 * model.cache_batch)),
@@ -327,23 +329,9 @@ class Scheduler:
         if not kept:
             return
         active, end = len(self._rows), self._slot
-        for cache, (k, v) in zip(self._caches(), kept, strict=True):
+        for cache, (k, v) in zip(self._model.caches(), kept, strict=True):
             cache.k[:active, :, :end] = k[:active, :, :end]
             cache.v[:active, :, :end] = v[:active, :, :end]
-
-    def _caches(self) -> list[KVCache]:
-        return [cast(KVCache, layer.attention.kv_cache) for layer in self._model.layers]
-
-    @contextmanager
-    def _rows_only(self, start: int, stop: int) -> Iterator[None]:
-        caches = self._caches()
-        for layer, cache in zip(self._model.layers, caches, strict=True):
-            layer.attention.kv_cache = _RowsView(cache, start, stop)
-        try:
-            yield
-        finally:
-            for layer, cache in zip(self._model.layers, caches, strict=True):
-                layer.attention.kv_cache = cache
 
     def _fail(self, error: Exception) -> None:
         for active in self._rows:

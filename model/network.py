@@ -5,6 +5,10 @@ Parameter names: `tok_embeddings`, `layers.N.attention.wqkv|wo`, `layers.N.feed_
 into one matrix (and gate with up) so a decode step launches fewer, larger matrix products.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -15,20 +19,33 @@ from model.config import ModelConfig, rope_inv_freq
 class KVCache(nn.Module):
     """Keys and values of every position so far, preallocated once and written in place."""
 
-    def __init__(
-        self,
+    def __init__(self, k: Tensor, v: Tensor) -> None:
+        super().__init__()
+        # k, v: (batch, n_kv_heads, max_len, head_dim)
+        self.register_buffer("k", k, persistent=False)
+        self.register_buffer("v", v, persistent=False)
+
+    @classmethod
+    def zeros(
+        cls,
         batch: int,
         n_kv_heads: int,
         max_len: int,
         head_dim: int,
         dtype: torch.dtype,
         device: torch.device | str,
-    ) -> None:
-        super().__init__()
-        shape = (batch, n_kv_heads, max_len, head_dim)
+    ) -> "KVCache":
         # Zeros, not empty: masked-out keys still enter SDPA's products, and 0 * NaN is NaN.
-        self.register_buffer("k", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
-        self.register_buffer("v", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
+        shape = (batch, n_kv_heads, max_len, head_dim)
+        return cls(
+            torch.zeros(shape, dtype=dtype, device=device),
+            torch.zeros(shape, dtype=dtype, device=device),
+        )
+
+    def part(self, rows: slice, first: int = 0) -> "KVCache":
+        """Rows `rows` from slot `first` on, as a cache whose slot 0 is `first`: a view, so what
+        the network writes into it lands in this cache."""
+        return KVCache(self.k[rows, :, first:], self.v[rows, :, first:])
 
     def update(self, cache_pos: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         # cache_pos: (seqlen,)  k, v: (bs, n_kv_heads, seqlen, head_dim)
@@ -184,7 +201,7 @@ class Transformer(nn.Module):
         self.cache_len, self.cache_batch = max_len, batch
         self.cache_version += 1
         for layer in self.layers:
-            layer.attention.kv_cache = KVCache(
+            layer.attention.kv_cache = KVCache.zeros(
                 batch, config.n_kv_heads, max_len, config.head_dim, act_dtype, device
             )
         freqs = torch.outer(torch.arange(max_len).float(), rope_inv_freq(config)).to(device)
@@ -194,6 +211,36 @@ class Transformer(nn.Module):
         signed_sin = torch.cat((-sin, sin), dim=-1)  # (max_len, head_dim), see apply_rotary
         self.register_buffer("rope_signed_sin", signed_sin.to(act_dtype), persistent=False)
         self.register_buffer("key_index", torch.arange(max_len, device=device), persistent=False)
+
+    def caches(self) -> list[KVCache]:
+        return [cast(KVCache, layer.attention.kv_cache) for layer in self.layers]
+
+    @contextmanager
+    def cache_part(self, rows: slice, first: int = 0) -> Iterator[None]:
+        """Run the network on rows `rows` of the cache only, with slot `first` as slot 0."""
+        caches = self.caches()
+        for layer, cache in zip(self.layers, caches, strict=True):
+            layer.attention.kv_cache = cache.part(rows, first)
+        try:
+            yield
+        finally:
+            for layer, cache in zip(self.layers, caches, strict=True):
+                layer.attention.kv_cache = cache
+
+    def prefill_alone(self, tokens: Tensor, row: int, end: int) -> Tensor:
+        """The last logits (1, vocab) of one prompt, `tokens` (1, seqlen), written into row `row`
+        of the cache at slots [end - seqlen, end).
+
+        The prompt's first slot is the slot 0 of a view of the cache, so its attention is causal
+        over its own keys: no padding before it to mask, and SDPA's causal kernel skips half the
+        work.
+        """
+        seqlen = tokens.shape[1]
+        cache_pos = torch.arange(seqlen, device=tokens.device)
+        pad = torch.zeros(1, dtype=torch.long, device=tokens.device)
+        with self.cache_part(slice(row, row + 1), first=end - seqlen):
+            logits = self(tokens, cache_pos, pad, last_only=True, kv_len=seqlen, padded=False)
+        return logits[:, -1]
 
     def forward(
         self,

@@ -16,6 +16,7 @@ from model import Generator, GeneratorOptions, load_generator
 from model.bundled import bundled_generator_path
 from model.convert import converted_folder
 from model.flat_decode import FlatDecodeStep
+from model.network import Transformer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -149,3 +150,17 @@ def flat_steps(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
 
     monkeypatch.setattr(FlatDecodeStep, "__call__", recorded)
     return steps
+
+
+@pytest.fixture
+def alone_prefills(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, int]]:
+    """The (row, end slot, length) of every prompt prefilled alone into a row, from here on."""
+    prefills: list[tuple[int, int, int]] = []
+    real_prefill = Transformer.prefill_alone
+
+    def recorded(model: Transformer, tokens: torch.Tensor, row: int, end: int) -> torch.Tensor:
+        prefills.append((row, end, tokens.shape[1]))
+        return real_prefill(model, tokens, row, end)
+
+    monkeypatch.setattr(Transformer, "prefill_alone", recorded)
+    return prefills

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from model import Generator, SamplingParams
+from model import Generator, SamplingParams, batching
 from model.batching import Finished, Scheduler, Ticket
 
 SHORT = [1, 504, 3458, 314]
@@ -65,3 +65,40 @@ def test_a_padded_row_left_alone_decodes_flat_from_its_first_slot(
         assert len(flat_steps) == 12 - 3
     else:
         assert not flat_steps
+
+
+@pytest.mark.parametrize("row_at_a_time", [False, True], ids=["padded-batch", "row-at-a-time"])
+def test_prompts_admitted_together_are_prefilled_padded_or_a_row_at_a_time(
+    row_at_a_time: bool,
+    scheduler: Scheduler,
+    default_auto: Generator,
+    alone_prefills: list[tuple[int, int, int]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Wide prompts are prefilled alone, each into its own row, ending at the shared slot."""
+    expected = [alone(default_auto, prompt, 6) for prompt in (LONG, SHORT)]
+    monkeypatch.setattr(batching, "ALONE_FROM", len(LONG) if row_at_a_time else len(LONG) + 1)
+    alone_prefills.clear()
+    tickets = [scheduler.submit(p, SamplingParams(6, ignore_eos=True)) for p in (LONG, SHORT)]
+    scheduler.start()
+    assert [text_of(ticket) for ticket in tickets] == expected
+    if row_at_a_time:
+        assert alone_prefills == [(0, len(LONG), len(LONG)), (1, len(LONG), len(SHORT))]
+    else:
+        assert alone_prefills == []
+
+
+def test_a_request_that_joins_a_running_batch_is_prefilled_alone_before_the_current_slot(
+    scheduler: Scheduler, default_auto: Generator, alone_prefills: list[tuple[int, int, int]]
+) -> None:
+    expected_long, expected_short = alone(default_auto, LONG, 100), alone(default_auto, SHORT, 6)
+    alone_prefills.clear()
+    long_ticket = scheduler.submit(LONG, SamplingParams(100, ignore_eos=True))
+    scheduler.start()
+    first_piece = long_ticket.next_event(timeout=120)
+    short_ticket = scheduler.submit(SHORT, SamplingParams(6, ignore_eos=True))
+    assert first_piece + text_of(long_ticket) == expected_long
+    assert text_of(short_ticket) == expected_short
+    (row, end, length), joined = alone_prefills[0], alone_prefills[1]
+    assert (row, end, length) == (0, len(LONG), len(LONG))
+    assert joined[0] == 1 and joined[1] > len(LONG) and joined[2] == len(SHORT)

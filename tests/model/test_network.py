@@ -8,6 +8,7 @@ import torch
 from transformers import LlamaForCausalLM
 
 from model import Generator, GeneratorOptions, SamplingParams, load_generator
+from model import engine as engine_module
 from tests.model.conftest import TINY_VOCAB, TinyFactory
 
 EXACT = GeneratorOptions(precision="fp32")
@@ -76,15 +77,26 @@ def test_kv_cache_decode_equals_full_recompute(tiny: tuple[Path, LlamaForCausalL
     assert (torch.stack(stepwise) - full[7 : len(ids) - 1]).abs().max().item() < 1e-5
 
 
+@pytest.mark.parametrize("row_at_a_time", [False, True], ids=["padded-batch", "row-at-a-time"])
 def test_batch_of_different_lengths_matches_single_prompts_and_transformers(
-    tiny: tuple[Path, LlamaForCausalLM], tmp_path: Path
+    row_at_a_time: bool,
+    tiny: tuple[Path, LlamaForCausalLM],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    alone_prefills: list[tuple[int, int, int]],
 ) -> None:
+    """A padded batch is prefilled together, or each row alone when it is wide (ALONE_FROM)."""
     folder, hf = tiny
     ours = load_generator(folder, tmp_path, EXACT)
     prompts = [tokens(3, 5), tokens(4, 23), tokens(5, 12)]
     params = SamplingParams(max_new_tokens=16, ignore_eos=True)
+    single = [ours.generate(p, params).token_ids for p in prompts]
+    monkeypatch.setattr(engine_module, "ALONE_FROM", 23 if row_at_a_time else 24)
+    alone_prefills.clear()
     batch = [c.token_ids for c in ours.generate_batch(prompts, params)]
-    assert batch == [ours.generate(p, params).token_ids for p in prompts]
+    assert batch == single
+    expected_rows = [(0, 23, 5), (1, 23, 23), (2, 23, 12)] if row_at_a_time else []
+    assert alone_prefills == expected_rows
 
     width = max(len(p) for p in prompts)
     pad = 258
