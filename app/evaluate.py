@@ -247,7 +247,7 @@ def evaluate_qa(
         answer = scholar.ask(str(row["question"]), collection).result()
         shown = " ".join([answer.text, *(quote.quote for quote in answer.evidence)])
         recall.append(token_recall(str(row["answer"]), shown))
-        model_recall.append(token_recall(str(row["answer"]), answer.text))
+        model_recall.append(token_recall(str(row["answer"]), "" if answer.quoted else answer.text))
         latencies.append(answer.timings.total_ms)
         abstained += not answer.found
         if row.get("page") is not None:

@@ -25,6 +25,7 @@ NOT_FOUND_SIMILARITY = 0.25  # below this, the best passage does not address the
 NOT_FOUND_TEXT = (
     "I could not find an answer to this in the documents. The closest passages are listed below."
 )
+IN_THEIR_WORDS = "The model wrote no answer of its own. In the words of the sources:"
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class Answer:
     retrieved: list[Passage]
     timings: Timings = field(default_factory=Timings)
     conversation_id: int | None = None
+    quoted: bool = False  # the model wrote nothing usable: the text quotes the evidence
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -71,6 +73,7 @@ class Answer:
             "retrieved": [passage.to_json() for passage in self.retrieved],
             "timings": self.timings.to_json(),
             "conversation_id": self.conversation_id,
+            "quoted": self.quoted,
         }
 
 
@@ -163,16 +166,22 @@ class Answerer:
             text = without_source_headers(text[: loop_end(text)], sources)  # loops kept once
             checker = CitationChecker(self.embedder, sources)
             checked: CheckedAnswer = checker.check(text)
+            evidence = checker.evidence(question, self.config.evidence)
+            quoted = not checked.text
+            if quoted:  # nothing the model wrote is left: answer with the evidence
+                checked = CheckedAnswer(in_their_words(evidence), evidence, [])
+                evidence = []
             timings.total_ms = _ms_since(started)
             return Answer(
                 question=question,
-                text=checked.text,
-                found=True,
+                text=checked.text or NOT_FOUND_TEXT,
+                found=bool(checked.text),
                 citations=checked.citations,
-                evidence=checker.evidence(question, self.config.evidence),
+                evidence=evidence,
                 unsupported=checked.unsupported,
                 retrieved=retrieved,
                 timings=timings,
+                quoted=quoted,
             )
 
         return AnswerStream(pieces(), finish)
@@ -199,6 +208,14 @@ class Answerer:
             return Answer(question, NOT_FOUND_TEXT, False, [], [], [], retrieved, timings)
 
         return AnswerStream(iter([NOT_FOUND_TEXT]), finish)
+
+
+def in_their_words(evidence: list[Citation]) -> str:
+    """An answer quoting the evidence sentences, each with its marker ("" without evidence)."""
+    if not evidence:
+        return ""
+    quotes = " ".join(f'"{citation.quote}" [{citation.n}]' for citation in evidence)
+    return f"{IN_THEIR_WORDS} {quotes}"
 
 
 def _ms_since(started: float) -> float:

@@ -18,6 +18,7 @@ EVIDENCE_MIN_WORDS = 6  # headings and fragments are no evidence
 
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*[-\u2013,]\s*\d+)*)\]")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_WORD = re.compile(r"[^\W\d_]{2,}")  # two letters or more: a claim says something in words
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ class CitationChecker:
         ]
         texts = [sentence.text for sentence in self.sentences]
         self.vectors = embedder.embed(texts) if texts else np.zeros((0, embedder.dimension))
+        self.titles = {_words(passage.title) for passage in sources if passage.title}
 
     def evidence(self, question: str, limit: int = 3) -> list[Citation]:
         """Up to `limit` source sentences that answer the question best, best first."""
@@ -112,7 +114,7 @@ class CitationChecker:
             valid = [
                 n for n in dict.fromkeys(marker_numbers(sentence)) if 1 <= n <= len(self.sources)
             ]
-            if not claim:
+            if not self._says_something(claim):
                 continue
             if not valid and self.sentences:
                 scores = self.vectors @ vector
@@ -127,6 +129,14 @@ class CitationChecker:
             rewritten.append(claim + "".join(f" [{n}]" for n in valid))
         unique = list({(c.n, c.quote): c for c in citations}.values())
         return CheckedAnswer(" ".join(rewritten), unique, unsupported)
+
+    def _says_something(self, claim: str) -> bool:
+        """Not list or section numbers, stray punctuation, or a source's title (or its start),
+        which a small model writes as a heading and which states nothing."""
+        if not _WORD.search(claim):
+            return False
+        words = _words(claim)
+        return not any(title[: len(words)] == words for title in self.titles)
 
     def _states_numbers_of(self, claim: str, cited: list[int]) -> bool:
         """Whether every number in the claim appears in the prose of the sources it cites.
@@ -170,6 +180,10 @@ class CitationChecker:
 def _numbers(text: str) -> set[str]:
     """The figures in a text, thousands separators dropped: "1,400" and "1400" are one."""
     return {re.sub(r",(?=\d{3}\b)", "", match.group()) for match in _NUMBER.finditer(text)}
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(re.findall(r"\w+", text.lower()))
 
 
 def _citation(n: int, passage: Passage, page: int, quote: str) -> Citation:

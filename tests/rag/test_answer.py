@@ -8,7 +8,8 @@ from sqlalchemy import select
 
 from app.service import Scholar, ScholarError
 from app.settings import Settings
-from rag.answer import NOT_FOUND_TEXT
+from rag.answer import IN_THEIR_WORDS, NOT_FOUND_TEXT, in_their_words
+from rag.citations import Citation, strip_markers
 from rag.conversations import ConversationTurn
 from rag.store import Chunk
 from tests.conftest import PAPERS, TOPIC_PAGES, PdfMaker, require_shared
@@ -90,6 +91,9 @@ KNOWN_PAGES = [
 ]
 
 
+S2ORC_TITLE = "S2ORC: The Semantic Scholar Open Research Corpus"
+
+
 def test_questions_over_the_shared_papers_cite_the_right_page(settings: Settings) -> None:
     scholar = Scholar(dataclasses.replace(settings, max_new_tokens=32))
     list(scholar.ingest([require_shared(PAPERS)]))
@@ -97,7 +101,25 @@ def test_questions_over_the_shared_papers_cite_the_right_page(settings: Settings
         answer = scholar.ask(question).result()
         cited = {(c.filename, c.page) for c in [*answer.citations, *answer.evidence]}
         assert (filename, page) in cited, question
+        assert answer.citations, question  # the answer's text cites what it rests on
+    # The default model wrote only the S2ORC paper's title here, as a source header, and looped.
+    answer = scholar.ask("How many papers does S2ORC contain?").result()
+    assert answer.found and answer.citations
+    assert all(f"[{citation.n}]" in answer.text for citation in answer.citations)
+    said = strip_markers(answer.text).strip(" ,.:").lower()
+    assert not S2ORC_TITLE.lower().startswith(said)
     scholar.store.dispose()
+
+
+def test_an_answer_in_the_sources_words_quotes_each_sentence_with_its_marker() -> None:
+    evidence = [
+        Citation(2, 7, "a.pdf", "A", 3, "Glaciers carve U-shaped valleys."),
+        Citation(1, 8, "b.pdf", "B", 1, "Plants make glucose."),
+    ]
+    assert in_their_words(evidence) == (
+        f'{IN_THEIR_WORDS} "Glaciers carve U-shaped valleys." [2] "Plants make glucose." [1]'
+    )
+    assert in_their_words([]) == ""
 
 
 def test_instructions_inside_a_document_do_not_take_over_the_answer(

@@ -99,6 +99,9 @@ def test_evidence_is_the_source_sentence_that_answers_the_question(embedder: Emb
     assert len(evidence) <= 3
 
 
+GLUCOSE = "Plants make glucose from light. [2]"
+
+
 @pytest.mark.parametrize(
     ("generated", "text", "cited"),
     [
@@ -107,6 +110,10 @@ def test_evidence_is_the_source_sentence_that_answers_the_question(embedder: Emb
         ("Plants make glu[2]cose from light.", "Plants make glucose from light. [2]", [2]),
         ("Plants make glucose [2][2] from light [2].", "Plants make glucose from light. [2]", [2]),
         ("Glaciers carve valleys [1, 2].", "Glaciers carve valleys. [1] [2]", [1, 2]),
+        # List and section numbers, and a source's title as a heading, are no claims.
+        ("1. Plants make glucose from light. 2. 5.1.1.", GLUCOSE, [2]),
+        ("Document 1, [1]\nPlants make glucose from light.", GLUCOSE, [2]),
+        ("Document 2\nPlants make glucose from light.\nDocument", GLUCOSE, [2]),
     ],
 )
 def test_crafted_generator_outputs(
@@ -114,4 +121,5 @@ def test_crafted_generator_outputs(
 ) -> None:
     checked = CitationChecker(embedder, SOURCES).check(generated)
     assert checked.text == text
+    assert checked.unsupported == []
     assert sorted({citation.n for citation in checked.citations}) == cited
