@@ -17,6 +17,7 @@ EVIDENCE_MIN_SIMILARITY = 0.3
 EVIDENCE_MIN_WORDS = 6  # headings and fragments are no evidence
 
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*[-\u2013,]\s*\d+)*)\]")
+_MARKERS_AFTER_STOP = re.compile(rf"([.!?])((?:{_MARKER.pattern})+)")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _WORD = re.compile(r"[^\W\d_]{2,}")  # two letters or more: a claim says something in words
 
@@ -70,6 +71,12 @@ def strip_markers(text: str) -> str:
     return _MARKER.sub("", text).strip()
 
 
+def markers_inside(text: str) -> str:
+    """Markers written after a sentence's full stop ("Glaciers carve valleys. [1]") moved before
+    it, so that splitting into sentences leaves them with the sentence they cite."""
+    return _MARKERS_AFTER_STOP.sub(lambda match: match.group(2) + match.group(1), text)
+
+
 class CitationChecker:
     """Checks one answer against the sources it was given, using sentence embeddings."""
 
@@ -104,7 +111,8 @@ class CitationChecker:
         ]
 
     def check(self, answer: str) -> CheckedAnswer:
-        sentences = [s for paragraph in answer.split("\n") for s in split_sentences(paragraph)]
+        paragraphs = markers_inside(answer).split("\n")
+        sentences = [s for paragraph in paragraphs for s in split_sentences(paragraph)]
         claims = [strip_markers(sentence) for sentence in sentences]
         claim_vectors = self.embedder.embed(claims) if claims else np.zeros((0, 1))
         citations: list[Citation] = []

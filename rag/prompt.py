@@ -5,7 +5,9 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from rag.citations import markers_inside
 from rag.retrieve import Passage
+from rag.sentences import split_sentences
 
 Message = dict[str, str]
 PromptTokens = Callable[[Sequence[Message]], int]  # tokens of messages under the chat template
@@ -24,6 +26,12 @@ ECHO_STOPS = (QUESTION_LABEL, INSTRUCTION[:30])
 _FOLLOW_UP_WORDS = {"it", "its", "they", "them", "their", "this", "that", "these", "those", "he",
                     "she", "his", "her", "there", "such", "also", "more", "same"}  # fmt: skip
 _WORD = re.compile(r"\w+")
+# The instructions' words, and the little words that bind them. A sentence about citing made of
+# these alone is the instruction written back ("The sources and cite them like. [1]").
+_PROMPT_WORDS = frozenset(
+    _WORD.findall(f"{SYSTEM_PROMPT} {INSTRUCTION} {QUESTION_LABEL}".lower())
+) | {"a", "an", "in", "of", "to", "is", "are", "be", "as", "for", "with", "and", "this", "these",
+     "here", "below", "following", "answers", "citations", "cited", "citing"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -105,6 +113,28 @@ def without_source_headers(text: str, sources: Sequence[Passage]) -> str:
         header = rf'(?:\[\d+\]\s*|\d+\.\s+)?"?{re.escape(title)}"?,\s*pp?\.\s*\d+(?:-\d+)?:\s*'
         text = re.sub(header, "", text)
     return text.strip()
+
+
+def without_prompt_echo(text: str) -> str:
+    """`text` without the sentences, or the lead-ins before a colon, that write the prompt's
+    instructions about citing back ("The sources and citations cited in the answer are: ...")."""
+    lines = []
+    for line in markers_inside(text).split("\n"):
+        kept = []
+        for sentence in split_sentences(line):
+            lead_in, colon, rest = sentence.partition(":")
+            if colon and _echoes(lead_in):
+                sentence = rest.strip()
+            if sentence and not _echoes(sentence):
+                kept.append(sentence)
+        lines.append(" ".join(kept))
+    return "\n".join(line for line in lines if line).strip()
+
+
+def _echoes(sentence: str) -> bool:
+    words = [word for word in _WORD.findall(sentence.lower()) if not word.isdigit()]
+    about_citing = any(word.startswith("cit") for word in words)
+    return about_citing and all(word in _PROMPT_WORDS for word in words)
 
 
 def _flat(text: str) -> str:

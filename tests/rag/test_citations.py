@@ -100,6 +100,7 @@ def test_evidence_is_the_source_sentence_that_answers_the_question(embedder: Emb
 
 
 GLUCOSE = "Plants make glucose from light. [2]"
+GLACIERS = "Glaciers carve valleys. [1]"
 
 
 @pytest.mark.parametrize(
@@ -110,6 +111,9 @@ GLUCOSE = "Plants make glucose from light. [2]"
         ("Plants make glu[2]cose from light.", "Plants make glucose from light. [2]", [2]),
         ("Plants make glucose [2][2] from light [2].", "Plants make glucose from light. [2]", [2]),
         ("Glaciers carve valleys [1, 2].", "Glaciers carve valleys. [1] [2]", [1, 2]),
+        # Markers after the full stop cite the sentence before them.
+        (f"{GLACIERS} {GLUCOSE}", f"{GLACIERS} {GLUCOSE}", [1, 2]),
+        ("Plants make glucose from light. [2][2]", GLUCOSE, [2]),
         # List and section numbers, and a source's title as a heading, are no claims.
         ("1. Plants make glucose from light. 2. 5.1.1.", GLUCOSE, [2]),
         ("Document 1, [1]\nPlants make glucose from light.", GLUCOSE, [2]),

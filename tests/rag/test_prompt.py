@@ -11,6 +11,7 @@ from rag.prompt import (
     build_messages,
     is_follow_up,
     retrieval_query,
+    without_prompt_echo,
     without_source_headers,
 )
 from tests.rag.test_citations import passage
@@ -77,3 +78,22 @@ def test_source_headers_a_model_copies_are_taken_out_of_its_answer() -> None:
 def test_the_prompt_lines_that_stop_an_echo_are_the_prompts_own() -> None:
     messages, _ = build_messages("Why?", [passage(1, "Alpha.")], [], words, budget=1000)
     assert all(stop in messages[-1]["content"] for stop in ECHO_STOPS)
+
+
+@pytest.mark.parametrize(
+    ("answer", "kept"),
+    [
+        (
+            "The sources and cite them like. [1] Beta is measured twice [2].",
+            "Beta is measured twice [2].",
+        ),
+        ("The sources and citations cited in the answer are: Alpha holds [1].", "Alpha holds [1]."),
+        ("Answer briefly from the sources and cite them like [1].", ""),
+        # Not about citing, or not only the prompt's words: an answer.
+        ("The documents do not say.", "The documents do not say."),
+        ("The sources cite Smith (2019) for this.", "The sources cite Smith (2019) for this."),
+        ("Note: the sources cite it [2].", "Note: the sources cite it [2]."),
+    ],
+)
+def test_the_instructions_written_back_are_not_part_of_the_answer(answer: str, kept: str) -> None:
+    assert without_prompt_echo(answer) == kept
