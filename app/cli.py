@@ -167,7 +167,8 @@ def ask_command(args: argparse.Namespace, scholar: Scholar) -> int:
     if answer.found:
         print(f"Answer with citations: {answer.text}\n")
         _print_quotes("Sources", answer.citations)
-        _print_quotes("Evidence", answer.evidence)
+        if not answer.quoted:  # else the answer is the evidence
+            _print_quotes("Evidence", answer.evidence)
         if answer.unsupported:
             print("Not supported by the sources:")
             for sentence in answer.unsupported:
@@ -176,10 +177,12 @@ def ask_command(args: argparse.Namespace, scholar: Scholar) -> int:
         for passage in answer.retrieved[:3]:
             print(f"  {passage.title} ({passage.filename}, {page_label(passage)})")
     timings = answer.timings
+    spent = f"retrieval {timings.retrieve_ms:.0f} ms"
+    if timings.ttft_ms:  # the model wrote something
+        spent += f", first token {timings.ttft_ms:.0f} ms, {timings.tokens_per_s:.1f} tokens/s"
     print(
         f"\nconversation {answer.conversation_id} (continue with --conversation "
-        f"{answer.conversation_id}); retrieval {timings.retrieve_ms:.0f} ms, first token "
-        f"{timings.ttft_ms:.0f} ms, {timings.tokens_per_s:.1f} tokens/s"
+        f"{answer.conversation_id}); {spent}"
     )
     return 0
 

@@ -35,7 +35,7 @@ from rag.conversations import (
     stored_turns,
 )
 from rag.embedder import Embedder, load_embedder
-from rag.prompt import Turn
+from rag.prompt import QuestionTooLong, Turn
 from rag.retrieve import Passage, Retriever
 from rag.store import (
     Chunk,
@@ -244,7 +244,11 @@ class Scholar:
                 add_turn(session, conversation, question, answer.text, answer.to_json())
             answer.conversation_id = conversation
 
-        return self.answerer.ask(question, collection_id, document_ids, turns).then(save)
+        try:
+            stream = self.answerer.ask(question, collection_id, document_ids, turns)
+        except QuestionTooLong as error:
+            raise ScholarError(str(error)) from error
+        return stream.then(save)
 
     def summarize(
         self, document_id: int, progress: Progress | None = None, refresh: bool = False
@@ -296,6 +300,25 @@ class Scholar:
                 raise ScholarError(f"no ready document with id {document_id}")
             path = original_path(self.settings.files_dir, document.sha256, document.extension)
             return OriginalFile(path, document.filename, document.extension)
+
+    def cited_document(self, document_id: int, filename: str, quote: str) -> int:
+        """The ready document that a stored citation points to: its own, or, where that was
+        deleted since, one added again under the same name. Either must hold the quote (a
+        database made before ids stopped being reused may give the id to another document)."""
+        quoted = " ".join(quote.split())
+        with self.store.session() as session:
+            same_name = session.scalars(
+                select(Document)
+                .where(Document.filename == filename, Document.status == DocumentStatus.READY)
+                .order_by(Document.id != document_id, Document.id)
+            )
+            for candidate in same_name:
+                if any(quoted in " ".join(chunk.text.split()) for chunk in candidate.chunks):
+                    return candidate.id
+        raise ScholarError(
+            f"{filename} was deleted after this answer was written, so its pages cannot be "
+            "shown; add the file again to see them"
+        )
 
     def page_image(self, document_id: int, page: int, quote: str) -> PageImage:
         """A PDF page as an image, with `quote` highlighted where it is found."""

@@ -147,7 +147,8 @@ def _decrypt(reader: pypdf.PdfReader, password: str | None) -> None:
         )
     raise IngestError(
         FailureReason.PASSWORD_REQUIRED,
-        "the PDF is encrypted; ingest it again with --password PASSWORD",
+        "the PDF is encrypted; add it again with its password (the app's PDF password field, "
+        "or --password PASSWORD on the command line)",
     )
 
 

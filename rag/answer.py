@@ -172,7 +172,6 @@ class Answerer:
             quoted = not checked.text
             if quoted:  # nothing the model wrote is left: answer with the evidence
                 checked = CheckedAnswer(in_their_words(evidence), evidence, [])
-                evidence = []
             timings.total_ms = _ms_since(started)
             return Answer(
                 question=question,

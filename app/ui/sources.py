@@ -50,11 +50,13 @@ def _source(scholar: Scholar, citation: Mapping[str, Any], key: str) -> None:
         st.markdown(f"> {plain(citation['quote'])}")
         st.caption(plain(citation["filename"]))
         if st.toggle(f"Show page {page}", key=f"page-{key}"):
-            _page(scholar, int(citation["document_id"]), page, str(citation["quote"]), key)
+            _page(scholar, citation, page, str(citation["quote"]), key)
 
 
-def _page(scholar: Scholar, document_id: int, page: int, quote: str, key: str) -> None:
+def _page(scholar: Scholar, citation: Mapping[str, Any], page: int, quote: str, key: str) -> None:
     with reported_errors():
+        filename = str(citation["filename"])
+        document_id = scholar.cited_document(int(citation["document_id"]), filename, quote)
         original = scholar.original(document_id)
         if original.extension == ".pdf":
             shown = _page_image(scholar, str(original.path), document_id, page, quote)

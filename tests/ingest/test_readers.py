@@ -83,7 +83,7 @@ def test_encrypted_pdf_needs_its_password() -> None:
     path = require_shared(TRICKY / "crazyones-encrypted-256.pdf")
     error = failure(path.read_bytes(), ".pdf")
     assert error.reason == FailureReason.PASSWORD_REQUIRED
-    assert "--password" in str(error)
+    assert "--password" in str(error) and "PDF password field" in str(error)  # CLI and app
     assert failure(path.read_bytes(), ".pdf", "not-it").reason == FailureReason.WRONG_PASSWORD
     pages = read_shared("crazyones-encrypted-256.pdf", password="password")
     assert "crazy" in " ".join(pages).lower()

@@ -85,6 +85,14 @@ def test_asking_in_a_missing_conversation_is_a_clear_error(answering: Scholar) -
         answering.ask("Anything?", conversation_id=999)
 
 
+def test_a_question_too_long_for_the_model_says_how_long_it_may_be(answering: Scholar) -> None:
+    question = "Why do volcanoes erupt and what do scientists watch before an eruption? " * 170
+    with pytest.raises(ScholarError, match=r"too long: about \d+ tokens.* under about \d+ words"):
+        answering.ask(question)
+    with answering.store.session() as session:
+        assert session.scalars(select(ConversationTurn)).all() == []
+
+
 KNOWN_PAGES = [
     ("Which PDF parsers does PaperMage integrate?", "papermage_emnlp2023-demo.pdf", 4),
     ("Which BERT model was pretrained on S2ORC?", "s2orc_2020.acl-main.447.pdf", 7),

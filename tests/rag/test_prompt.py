@@ -5,8 +5,10 @@ import pytest
 
 from rag.prompt import (
     ECHO_STOPS,
+    SOURCE_ROOM,
     SYSTEM_PROMPT,
     Message,
+    QuestionTooLong,
     Turn,
     build_messages,
     is_follow_up,
@@ -42,8 +44,11 @@ def test_sources_then_history_are_dropped_to_fit_the_budget() -> None:
     one_source, _ = build_messages("Why?", sources[:1], [], words, budget=10_000)
     messages, kept = build_messages("Why?", sources, history, words, budget=words(one_source))
     assert kept == sources[:1] and all(m["role"] != "assistant" for m in messages)
-    with pytest.raises(ValueError, match="budget"):
-        build_messages("Why " * 50, sources[:1], [], words, budget=40)
+    base, _ = build_messages("", [], [], words, budget=10_000)
+    budget = words(base) + SOURCE_ROOM + 20
+    expected = r"about 50 tokens, and at most 20 fit .* under about 15 words"
+    with pytest.raises(QuestionTooLong, match=expected):
+        build_messages("Why " * 50, sources[:1], [], words, budget=budget)
 
 
 def test_follow_up_questions_are_searched_with_the_question_before() -> None:
