@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from model import Generator, SamplingParams
-from rag.citations import CheckedAnswer, Citation, CitationChecker
+from rag.citations import CheckedAnswer, Citation, CitationChecker, renumbered
 from rag.embedder import Embedder
 from rag.loops import loop_end, until_loop
 from rag.prompt import (
@@ -167,8 +167,8 @@ class Answerer:
             text = without_source_headers(text[: loop_end(text)], sources)  # loops kept once
             text = without_prompt_echo(text)
             checker = CitationChecker(self.embedder, sources)
-            checked: CheckedAnswer = checker.check(text)
             evidence = checker.evidence(question, self.config.evidence)
+            checked, evidence = renumbered(checker.check(text), evidence)
             quoted = not checked.text
             if quoted:  # nothing the model wrote is left: answer with the evidence
                 checked = CheckedAnswer(in_their_words(evidence), evidence, [])

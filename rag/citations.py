@@ -3,7 +3,7 @@ that supports each claim, sentences without a valid marker attached to their bes
 source or reported as unsupported, and the evidence sentences that answer the question best."""
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -75,6 +75,26 @@ def markers_inside(text: str) -> str:
     """Markers written after a sentence's full stop ("Glaciers carve valleys. [1]") moved before
     it, so that splitting into sentences leaves them with the sentence they cite."""
     return _MARKERS_AFTER_STOP.sub(lambda match: match.group(2) + match.group(1), text)
+
+
+def renumbered(
+    answer: CheckedAnswer, evidence: list[Citation]
+) -> tuple[CheckedAnswer, list[Citation]]:
+    """The answer and its evidence with sources numbered 1, 2, ... in the order the reader
+    meets them (the answer's markers, then the evidence), instead of by their places in the
+    prompt, where an answer citing sources 2 and 4 would leave the reader looking for [1]."""
+    order = [*marker_numbers(answer.text), *(c.n for c in [*answer.citations, *evidence])]
+    number = {n: shown for shown, n in enumerate(dict.fromkeys(order), start=1)}
+    text = re.sub(r"\[(\d+)\]", lambda match: f"[{number[int(match.group(1))]}]", answer.text)
+    # (`check` writes every marker as [n] of a cited source, so each has its number)
+    return (
+        CheckedAnswer(
+            text,
+            [replace(c, n=number[c.n]) for c in answer.citations],
+            answer.unsupported,
+        ),
+        [replace(c, n=number[c.n]) for c in evidence],
+    )
 
 
 class CitationChecker:

@@ -110,6 +110,8 @@ def test_questions_over_the_shared_papers_cite_the_right_page(settings: Settings
         cited = {(c.filename, c.page) for c in [*answer.citations, *answer.evidence]}
         assert (filename, page) in cited, question
         assert answer.citations, question  # the answer's text cites what it rests on
+        numbers = {c.n for c in [*answer.citations, *answer.evidence]}
+        assert numbers == set(range(1, len(numbers) + 1)), question  # [1], [2], ... as shown
     # The default model wrote only the S2ORC paper's title here, as a source header, and looped.
     answer = scholar.ask("How many papers does S2ORC contain?").result()
     assert answer.found and answer.citations

@@ -1,6 +1,13 @@
 import pytest
 
-from rag.citations import CitationChecker, marker_numbers, strip_markers
+from rag.citations import (
+    CheckedAnswer,
+    Citation,
+    CitationChecker,
+    marker_numbers,
+    renumbered,
+    strip_markers,
+)
 from rag.embedder import Embedder
 from rag.retrieve import Passage
 
@@ -127,3 +134,19 @@ def test_crafted_generator_outputs(
     assert checked.text == text
     assert checked.unsupported == []
     assert sorted({citation.n for citation in checked.citations}) == cited
+
+
+def test_sources_are_renumbered_in_the_order_the_reader_meets_them() -> None:
+    def cited(n: int, quote: str) -> Citation:
+        return Citation(n, n, f"doc{n}.pdf", f"Document {n}", 1, quote)
+
+    answer = CheckedAnswer(
+        "Plants make glucose. [4] Glaciers carve valleys. [2] [4]",
+        [cited(4, "Photosynthesis makes glucose."), cited(2, "Glaciers carve valleys.")],
+        ["An unsupported claim."],
+    )
+    shown, evidence = renumbered(answer, [cited(2, "Glaciers move."), cited(5, "Ice melts.")])
+    assert shown.text == "Plants make glucose. [1] Glaciers carve valleys. [2] [1]"
+    assert [(c.n, c.filename) for c in shown.citations] == [(1, "doc4.pdf"), (2, "doc2.pdf")]
+    assert [(c.n, c.filename) for c in evidence] == [(2, "doc2.pdf"), (3, "doc5.pdf")]
+    assert shown.unsupported == ["An unsupported claim."]
