@@ -40,7 +40,7 @@ class TqdmProgress:
     def __call__(self, stage: str, done: int, total: int) -> None:
         if self.stage is None or stage != self.stage_name:
             self._close_stage()
-            unit = {"read": "page", "embed": "chunk"}.get(stage, "it")
+            unit = {"read": "page", "embed": "chunk", "summarize": "step"}.get(stage, "it")
             self.stage = tqdm(
                 total=total, unit=unit, desc=stage, leave=False, disable=None, dynamic_ncols=True
             )

@@ -1,6 +1,6 @@
 """The generator: load a model, then generate, stream or batch completions from prompts."""
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -101,15 +101,21 @@ class Generator:
                 yield piece
 
     def generate_batch(
-        self, prompts: Sequence[Prompt], params: SamplingParams | None = None
+        self,
+        prompts: Sequence[Prompt],
+        params: SamplingParams | None = None,
+        on_step: Callable[[int], None] | None = None,
     ) -> list[Completion]:
-        """Completions of prompts of any lengths, generated together in one pass."""
+        """Completions of prompts of any lengths, generated together in one pass. `on_step` is
+        called with the number of tokens each row has had so far (of `max_new_tokens`)."""
         params = params or SamplingParams()
         rows = self._rows(prompts, params)
         texts = [[] for _ in rows]
-        for pieces in self._run(rows, params):
+        for step, pieces in enumerate(self._run(rows, params), start=1):
             for text, piece in zip(texts, pieces, strict=True):
                 text.append(piece)
+            if on_step:
+                on_step(step)
         return [
             Completion("".join(text), row.ids, len(row.prompt), row.finish or "length")
             for text, row in zip(texts, rows, strict=True)

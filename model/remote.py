@@ -16,8 +16,8 @@ import ipaddress
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from http.client import HTTPException, HTTPResponse
 from pathlib import Path
@@ -124,13 +124,22 @@ class RemoteGenerator:
         return Completion(text or "", [], usage.get("prompt_tokens", prompt_tokens), finish)
 
     def generate_batch(
-        self, prompts: Sequence[RemotePrompt], params: SamplingParams | None = None
+        self,
+        prompts: Sequence[RemotePrompt],
+        params: SamplingParams | None = None,
+        on_step: Callable[[int], None] | None = None,
     ) -> list[Completion]:
-        """Completions sent together, so that a batching server decodes them together."""
+        """Completions sent together, so that a batching server decodes them together.
+        `on_step` hears of the share of `max_new_tokens` done as the requests complete."""
         if not prompts:
             raise ValueError("no prompts given")
+        limit = (params or SamplingParams()).max_new_tokens
         with ThreadPoolExecutor(min(len(prompts), MAX_PARALLEL)) as pool:
-            return list(pool.map(lambda prompt: self.generate(prompt, params), prompts))
+            pending = [pool.submit(self.generate, prompt, params) for prompt in prompts]
+            for done, _ in enumerate(as_completed(pending), start=1):
+                if on_step:
+                    on_step(limit * done // len(pending))
+            return [future.result() for future in pending]
 
     def _body(
         self, prompt: RemotePrompt, params: SamplingParams, stream: bool

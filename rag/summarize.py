@@ -132,14 +132,17 @@ class Summarizer:
     ) -> list[SummaryPoint]:
         windows = self._windows(passages)
         params = SamplingParams(max_new_tokens=MAP_NEW_TOKENS)
+        batches = [windows[start : start + BATCH] for start in range(0, len(windows), BATCH)]
+        # Progress counts decode steps, MAP_NEW_TOKENS a batch: a batch takes a while.
+        total = len(batches) * MAP_NEW_TOKENS
         points: list[SummaryPoint] = []
-        for start in range(0, len(windows), BATCH):
-            batch = windows[start : start + BATCH]
+        for index, batch in enumerate(batches):
             prompts = [self.generator.chat_prompt(_map_messages(title, w)) for w in batch]
-            completions = self.generator.generate_batch(prompts, params)
+            on_step = _steps_of(progress, index * MAP_NEW_TOKENS, total) if progress else None
+            completions = self.generator.generate_batch(prompts, params, on_step)
             points += self._checked([completion.text for completion in completions], checker)
             if progress:
-                progress("summarize", min(start + BATCH, len(windows)), len(windows))
+                progress("summarize", (index + 1) * MAP_NEW_TOKENS, total)
         return points
 
     def _windows(self, passages: list[Passage]) -> list[list[Passage]]:
@@ -255,6 +258,11 @@ def _grounded(sentence: str, citation: Citation | None, similarity: float) -> Su
     if similarity >= RESTATES_SIMILARITY:
         return SummaryPoint(sentence, [citation.page])
     return SummaryPoint(citation.quote, [citation.page])
+
+
+def _steps_of(progress: Progress, before: int, total: int) -> Callable[[int], None]:
+    """A batch's `on_step`, reported as the summary's steps so far."""
+    return lambda steps: progress("summarize", before + steps, total)
 
 
 def _map_messages(title: str, window: list[Passage]) -> list[Message]:

@@ -16,6 +16,7 @@ from app.ui.sources import render_evidence, render_sources
 from rag.conversations import StoredTurn
 
 ASK_WITHIN = "ask_within"  # session state: the documents a question is restricted to
+BLANK_QUESTION_HINT = "Type a question to ask it."
 
 
 def render_chat(scholar: Scholar, collection: str, documents: list[DocumentSummary]) -> None:
@@ -72,13 +73,10 @@ def _answer(scholar: Scholar, question: str, details: Mapping[str, Any], key: st
             "Not supported by the sources:\n\n"
             + "\n".join(f"- {plain(sentence)}" for sentence in unsupported)
         )
-    render_evidence(details.get("evidence", []))
+    if not details.get("quoted"):  # else the answer is the evidence
+        render_evidence(details.get("evidence", []))
     render_sources(scholar, details, key)
-    timings = details.get("timings", {})
-    st.caption(
-        f"retrieval {timings.get('retrieve_ms', 0):.0f} ms · first word after "
-        f"{timings.get('ttft_ms', 0) / 1000:.1f} s · {timings.get('tokens_per_s', 0):.0f} tokens/s"
-    )
+    st.caption(_timings(details))
     st.download_button(
         "Export answer",
         answer_markdown(question, details),
@@ -88,7 +86,22 @@ def _answer(scholar: Scholar, question: str, details: Mapping[str, Any], key: st
     )
 
 
+def _timings(details: Mapping[str, Any]) -> str:
+    """Retrieval time, and the generation's when the model wrote the answer."""
+    timings = details.get("timings", {})
+    shown = f"retrieval {timings.get('retrieve_ms', 0):.0f} ms"
+    if details.get("found", True) and timings.get("ttft_ms"):
+        shown += (
+            f" · first word after {timings['ttft_ms'] / 1000:.1f} s"
+            f" · {timings.get('tokens_per_s', 0):.0f} tokens/s"
+        )
+    return shown
+
+
 def _ask(scholar: Scholar, collection: str, question: str, conversation_id: int | None) -> None:
+    if not question.strip():  # nothing asked: no bubbles, no answer
+        st.caption(BLANK_QUESTION_HINT)
+        return
     with st.chat_message("user"):
         st.markdown(plain(question))
     with st.chat_message("assistant"), reported_errors():

@@ -19,6 +19,7 @@ log = logging.getLogger("llama-scholar")
 # Every ASCII punctuation mark may be backslash-escaped in CommonMark; escaping all that matter
 # keeps document and model text from becoming links, images, HTML, math or colour directives.
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:&=^\"'])")
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
 _CITATION_MARKER = re.compile(r"\[(\d+(?:\s*[-\u2013,]\s*\d+)*)\]")
 
 OVERRIDES = "settings_overrides"  # session state: the sidebar's changes to the settings
@@ -28,6 +29,18 @@ FLASHES = "flashes"  # session state: messages from callbacks, shown on the next
 def plain(text: str) -> str:
     """Untrusted text as Markdown that renders literally."""
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def plain_with_code(text: str) -> str:
+    """Untrusted text as literal Markdown, except that its `inline code` (a command to run, in
+    an error message) shows as code: a code span's content renders literally too."""
+    parts: list[str] = []
+    last = 0
+    for span in _CODE_SPAN.finditer(text):
+        parts += [plain(text[last : span.start()]), f"`{span.group(1)}`"]
+        last = span.end()
+    parts.append(plain(text[last:]))
+    return "".join(parts)
 
 
 def labelled(text: str) -> str:
@@ -68,7 +81,7 @@ def reported_errors() -> Iterator[None]:
     try:
         yield
     except Exception as error:
-        st.error(plain(_readable(error)))
+        st.error(plain_with_code(_readable(error)))
 
 
 def flash(kind: str, message: str) -> None:
@@ -88,7 +101,7 @@ def flashed_errors() -> Iterator[None]:
 def show_flashes() -> None:
     shown = {"success": st.success, "info": st.info, "warning": st.warning, "error": st.error}
     for kind, message in st.session_state.pop(FLASHES, []):
-        shown[kind](plain(message))
+        shown[kind](plain_with_code(message) if kind == "error" else plain(message))
 
 
 def _readable(error: Exception) -> str:

@@ -4,7 +4,7 @@ import streamlit as st
 
 from app.records import DocumentSummary
 from app.service import Scholar
-from app.ui.common import flash, flashed_errors, plain
+from app.ui.common import flash, flashed_errors, plain, plain_with_code
 from ingest.pipeline import FileOutcome, IngestStatus
 from ingest.readers import SUPPORTED_EXTENSIONS
 from rag.store import DocumentStatus
@@ -12,6 +12,8 @@ from rag.store import DocumentStatus
 UPLOAD_ROUND = "upload_round"  # session state: bumped to clear the uploader after a batch
 UPLOAD_OUTCOMES = "upload_outcomes"  # session state: the last batch's outcomes
 SUMMARY_DOCUMENT = "summary_document"  # session state: the document the summaries view shows
+# session state: (document id, refresh): a summary asked for, made by the next run
+SUMMARY_REQUEST = "summary_request"
 VIEW = "view"  # session state: the main view's name
 STAGE_SHARE = {"read": (0.0, 0.4), "embed": (0.4, 1.0)}  # of a file's progress bar
 
@@ -37,7 +39,10 @@ def _uploads(scholar: Scholar, collection: str) -> None:
         help=f"Up to {scholar.settings.max_file_mb} MB each; duplicates are recognised.",
     )
     password = st.text_input(
-        "PDF password", type="password", help="Only for password-protected PDFs in this batch."
+        "PDF password",
+        type="password",
+        key=f"pdf-password-{round_number}",  # a new batch starts with an empty field
+        help="Only for password-protected PDFs in this batch.",
     )
     if not uploads:
         return
@@ -64,7 +69,7 @@ def _ingest_one(
         outcome = scholar.ingest_content(data, filename, collection, password or None, progress)
         failed = outcome.status == IngestStatus.FAILED
         status.update(
-            label=plain(_outcome_text(outcome)),
+            label=_outcome_markdown(outcome),
             state="error" if failed else "complete",
             expanded=False,
         )
@@ -73,7 +78,7 @@ def _ingest_one(
 
 def _outcomes() -> None:
     for outcome in st.session_state.get(UPLOAD_OUTCOMES, []):
-        text = plain(_outcome_text(outcome))
+        text = _outcome_markdown(outcome)
         if outcome.status == IngestStatus.INGESTED:
             st.success(text)
         elif outcome.status == IngestStatus.DUPLICATE:
@@ -82,12 +87,14 @@ def _outcomes() -> None:
             st.error(text)
 
 
-def _outcome_text(outcome: FileOutcome) -> str:
+def _outcome_markdown(outcome: FileOutcome) -> str:
+    """The outcome as Markdown: the file name literal, an error's `commands` as code."""
+    source = plain(outcome.source)
     if outcome.status == IngestStatus.INGESTED:
-        return f"{outcome.source}: ingested, {outcome.pages} pages, {outcome.chunks} passages."
+        return f"{source}: ingested, {outcome.pages} pages, {outcome.chunks} passages."
     if outcome.status == IngestStatus.DUPLICATE:
-        return f"{outcome.source}: already in this collection, nothing changed."
-    return f"{outcome.source}: failed. {outcome.error}"
+        return f"{source}: already in this collection, nothing changed."
+    return f"{source}: failed. {plain_with_code(outcome.error or '')}"
 
 
 def _document_row(scholar: Scholar, document: DocumentSummary) -> None:
@@ -105,7 +112,8 @@ def _document_row(scholar: Scholar, document: DocumentSummary) -> None:
                 args=(document.id,),
             )
         else:
-            about.caption(f"{plain(document.filename)} · failed: {plain(document.error or '')}")
+            failure = plain_with_code(document.error or "")
+            about.caption(f"{plain(document.filename)} · failed: {failure}")
         with delete.popover("Delete"):
             st.write("Remove the document, its passages and its summaries?")
             st.button(
@@ -118,7 +126,9 @@ def _document_row(scholar: Scholar, document: DocumentSummary) -> None:
 
 
 def _open_summary(document_id: int) -> None:
+    """Show the document's summary: the stored one, else one made now."""
     st.session_state[SUMMARY_DOCUMENT] = document_id
+    st.session_state[SUMMARY_REQUEST] = (document_id, False)
     st.session_state[VIEW] = "Summaries"
 
 

@@ -9,6 +9,9 @@ from app.ui.common import OVERRIDES, flash, flashed_errors, plain, reported_erro
 
 COLLECTION = "collection"  # session state: the collection picked
 CONVERSATION = "conversation_id"  # session state: the conversation shown, None for a new one
+# The page's address keeps the collection and conversation shown, so a reload shows them again.
+COLLECTION_PARAM = "collection"
+CONVERSATION_PARAM = "conversation"
 NEW_COLLECTION_NAME = "new_collection_name"
 CONVERSATIONS_LISTED = 30
 
@@ -21,15 +24,18 @@ def render_sidebar(scholar: Scholar, existing: list[str]) -> str:
         if collection in existing:  # not the default collection before its first upload
             _conversations(scholar, collection)
         else:
+            st.session_state[CONVERSATION] = None
             _new_conversation_button()
         _settings(scholar)
+    _remember(collection, st.session_state.get(CONVERSATION))
     return collection
 
 
 def _collection_picker(scholar: Scholar, existing: list[str]) -> str:
-    names = existing or [DEFAULT_COLLECTION]
-    if st.session_state.get(COLLECTION) not in names:
-        st.session_state[COLLECTION] = names[0]
+    names = sorted(existing, key=str.casefold) or [DEFAULT_COLLECTION]
+    if st.session_state.get(COLLECTION) not in names:  # a new browser session, or a reload
+        remembered = st.query_params.get(COLLECTION_PARAM)
+        st.session_state[COLLECTION] = remembered if remembered in names else _preferred(names)
     st.selectbox("Collection", names, key=COLLECTION, on_change=_new_conversation)
     with (
         st.popover("New collection", width="stretch"),
@@ -38,6 +44,20 @@ def _collection_picker(scholar: Scholar, existing: list[str]) -> str:
         st.text_input("Name", max_chars=200, key=NEW_COLLECTION_NAME)
         st.form_submit_button("Create", on_click=_create_collection, args=(scholar,))
     return st.session_state[COLLECTION]
+
+
+def _preferred(names: list[str]) -> str:
+    """The collection shown when none is chosen yet: the default one, else the first by name."""
+    return DEFAULT_COLLECTION if DEFAULT_COLLECTION in names else names[0]
+
+
+def _remember(collection: str, conversation_id: int | None) -> None:
+    """Put the collection and conversation shown in the page's address (for a reload)."""
+    wanted = {COLLECTION_PARAM: collection}
+    if conversation_id is not None:
+        wanted[CONVERSATION_PARAM] = str(conversation_id)
+    if st.query_params.to_dict() != wanted:
+        st.query_params.from_dict(wanted)
 
 
 def _create_collection(scholar: Scholar) -> None:
@@ -56,8 +76,11 @@ def _new_conversation_button() -> None:
 
 def _conversations(scholar: Scholar, collection: str) -> None:
     _new_conversation_button()
+    listings = scholar.conversations(collection)
+    if CONVERSATION not in st.session_state:  # a new browser session, or a reload
+        st.session_state[CONVERSATION] = _remembered_conversation({item.id for item in listings})
     current = st.session_state.get(CONVERSATION)
-    for listing in scholar.conversations(collection)[:CONVERSATIONS_LISTED]:
+    for listing in listings[:CONVERSATIONS_LISTED]:
         st.button(
             plain(listing.title),
             key=f"conversation-{listing.id}",
@@ -67,6 +90,14 @@ def _conversations(scholar: Scholar, collection: str) -> None:
             width="stretch",
             help=f"{listing.turns} question(s), started {listing.created_at:%Y-%m-%d %H:%M} UTC",
         )
+
+
+def _remembered_conversation(in_collection: set[int]) -> int | None:
+    """The conversation the page's address names, if it is one of the collection's."""
+    remembered = st.query_params.get(CONVERSATION_PARAM, "")
+    if remembered.isascii() and remembered.isdigit() and int(remembered) in in_collection:
+        return int(remembered)
+    return None
 
 
 def _settings(scholar: Scholar) -> None:

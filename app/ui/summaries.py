@@ -6,8 +6,10 @@ from app.export import summary_markdown
 from app.records import DocumentSummary
 from app.service import Scholar
 from app.ui.common import ensure_generator, plain, reported_errors
-from app.ui.documents import SUMMARY_DOCUMENT
+from app.ui.documents import SUMMARY_DOCUMENT, SUMMARY_REQUEST
 from rag.summarize import Summary
+
+SUMMARIZE_BUTTON = "summarize-document"
 
 
 def render_summaries(scholar: Scholar, documents: list[DocumentSummary]) -> None:
@@ -24,11 +26,21 @@ def render_summaries(scholar: Scholar, documents: list[DocumentSummary]) -> None
         format_func=lambda found: f"{by_id[found].title} ({by_id[found].filename})",
         key=SUMMARY_DOCUMENT,
     )
+    request = st.session_state.pop(SUMMARY_REQUEST, None)
+    button = st.empty()  # drawn after the summary is made, so its label says what exists
+    summary = None
     with reported_errors():
         summary = scholar.summary_if_stored(document_id)
-        label = "Summarize again" if summary else "Summarize"
-        if st.button(label, type="secondary" if summary else "primary"):
+        if request is not None and request[0] == document_id and (request[1] or not summary):
             summary = _summarize(scholar, by_id[document_id], refresh=summary is not None)
+    button.button(
+        "Summarize again" if summary else "Summarize",
+        key=SUMMARIZE_BUTTON,  # one widget whatever its label, so no click is lost
+        type="secondary" if summary else "primary",
+        on_click=_request_summary,
+        args=(document_id, summary is not None),
+    )
+    with reported_errors():
         if summary is None:
             st.caption("No summary yet. Summaries are stored and reused until asked again.")
             return
@@ -41,13 +53,17 @@ def render_summaries(scholar: Scholar, documents: list[DocumentSummary]) -> None
         )
 
 
+def _request_summary(document_id: int, refresh: bool) -> None:
+    st.session_state[SUMMARY_REQUEST] = (document_id, refresh)
+
+
 def _summarize(scholar: Scholar, document: DocumentSummary, refresh: bool) -> Summary:
     ensure_generator(scholar)
     with st.status(f"Summarizing {plain(document.title)}", expanded=True) as status:
         bar = st.progress(0.0, text="Reading the document in parts")
 
         def progress(stage: str, done: int, total: int) -> None:
-            bar.progress(done / max(total, 1), text=f"{done} of {total} parts read")
+            bar.progress(done / max(total, 1), text=f"{100 * done // max(total, 1)}% read")
 
         summary = scholar.summarize(document.id, progress, refresh=refresh)
         status.update(label="Summary ready", state="complete", expanded=False)

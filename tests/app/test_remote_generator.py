@@ -95,8 +95,10 @@ def test_a_batch_is_sent_together_and_decoded_together(server: ModelServer) -> N
     ]
     server.scheduler.stats.max_batch = 0
     params = SamplingParams(max_new_tokens=8, ignore_eos=True)
-    completions = generator.generate_batch(prompts, params)
+    steps: list[int] = []
+    completions = generator.generate_batch(prompts, params, steps.append)
     assert [c.finish_reason for c in completions] == ["length", "length"]
+    assert steps == [4, 8]  # as each request completes: half of the 8 tokens, then all
     assert all(c.text for c in completions)
     assert server.scheduler.stats.max_batch == 2
 

@@ -93,8 +93,10 @@ def test_batch_of_different_lengths_matches_single_prompts_and_transformers(
     single = [ours.generate(p, params).token_ids for p in prompts]
     monkeypatch.setattr(engine_module, "ALONE_FROM", 23 if row_at_a_time else 24)
     alone_prefills.clear()
-    batch = [c.token_ids for c in ours.generate_batch(prompts, params)]
+    steps: list[int] = []
+    batch = [c.token_ids for c in ours.generate_batch(prompts, params, steps.append)]
     assert batch == single
+    assert steps == list(range(1, 17))
     expected_rows = [(0, 23, 5), (1, 23, 23), (2, 23, 12)] if row_at_a_time else []
     assert alone_prefills == expected_rows
 

@@ -28,6 +28,8 @@ def test_a_summary_has_every_section_with_pages_and_is_reused(
     ]  # fmt: skip
     assert summary.tldr and summary.tldr_pages
     assert seen and seen[-1][1] == seen[-1][2]  # progress reached its end
+    steps = [done for stage, done, _ in seen if stage == "summarize"]
+    assert len(steps) > 2 and steps == sorted(steps)  # moves while the model writes
     points = [point for section in summary.sections for point in section.points]
     assert summary.sections[1].points  # the method: what the pages explain
     for point in points:

@@ -1,22 +1,33 @@
 """The app in a real browser: the Streamlit server started on a free localhost port, headless
 Debian Chromium driven by Playwright through upload, ingestion, a question, its citations and
-the cited page; and documents with script and image payloads that must stay inert."""
+the cited page; and documents with script and image payloads that must stay inert. Then the
+fixes of the browser review: the collection and conversation kept across a reload, summaries
+made by one click (and again by the next), blank questions ignored, no generation timings for
+an answer that was not generated, the PDF password cleared after its upload, and commands in
+failure messages shown as code."""
 
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Locator, Page, expect, sync_playwright
+from pypdf import PdfWriter
+from sqlalchemy import func, select
 
+from app.service import Scholar
 from app.settings import Settings
+from app.ui.chat import BLANK_QUESTION_HINT
+from rag.conversations import add_turn, start_conversation
+from rag.store import StoredSummary
 from tests.app.ui.test_app import APP, HOSTILE
-from tests.conftest import PAPERS, require_shared
+from tests.conftest import PAPERS, TOPIC_PAGES, PdfMaker, require_shared
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package: Playwright's own browser download fails here
 CHROMIUM_FLAGS = [
@@ -29,6 +40,7 @@ CHROMIUM_FLAGS = [
 ]
 START_TIMEOUT_S = 60
 ANSWER_TIMEOUT_MS = 300_000  # the first question loads the default model
+SUMMARY_TIMEOUT_MS = 600_000  # loads the default model, then reads the document in parts
 SCREENSHOTS = "SCHOLAR_SCREENSHOTS"  # where the screenshots go (the README's come from here)
 
 
@@ -171,3 +183,150 @@ def ask(page: Page, question: str) -> None:
     expect(page.get_by_text("Export answer")).to_have_count(
         exports_before + 1, timeout=ANSWER_TIMEOUT_MS
     )
+
+
+@pytest.fixture
+def topics(scholar: Scholar, make_pdf: PdfMaker) -> int:
+    """topics.pdf in the default collection, ingested before the server starts (a test names
+    this fixture before `page`); its document id."""
+    outcome = next(scholar.ingest([make_pdf("topics.pdf", TOPIC_PAGES)]))
+    assert outcome.document_id is not None
+    return outcome.document_id
+
+
+def test_a_reload_keeps_the_collection_and_the_conversation(
+    topics: int, page: Page, scholar: Scholar
+) -> None:
+    scholar.collection_id("Second", create=True)  # sorts before "default"
+    question = "What does the enzyme RuBisCO fix?"
+    with scholar.store.session(write=True) as session:
+        conversation = start_conversation(session, scholar.collection_id("default"), question)
+        details = {
+            "answer": "RuBisCO fixes carbon dioxide from the air [1].",
+            "found": True,
+            "citations": [],
+            "evidence": [],
+            "unsupported_sentences": [],
+            "retrieved": [],
+            "timings": {"retrieve_ms": 12.0, "ttft_ms": 900.0, "tokens_per_s": 20.0},
+            "conversation_id": conversation,
+            "quoted": False,
+        }
+        add_turn(session, conversation, question, str(details["answer"]), details)
+    reload(page)
+    picker = page.get_by_test_id("stSidebar").get_by_role("combobox", name="Collection")
+    expect(picker).to_have_value("default")  # nothing chosen yet: the default collection
+
+    pick_collection(page, "Second")
+    reload(page)
+    expect(picker).to_have_value("Second")
+
+    pick_collection(page, "default")
+    page.get_by_test_id("stSidebar").get_by_role("button", name=question).click()
+    expect(page).to_have_url(re.compile(rf"[?&]conversation={conversation}\b"))
+    expect(page.get_by_test_id("stChatMessage").first).to_contain_text(question)
+    reload(page)
+
+    expect(picker).to_have_value("default")
+    messages = page.get_by_test_id("stChatMessage")
+    expect(messages).to_have_count(2)
+    expect(messages.first).to_contain_text(question)
+    expect(messages.nth(1)).to_contain_text("RuBisCO fixes carbon dioxide from the air")
+
+
+def test_one_click_summarizes_and_the_next_summarizes_again(
+    topics: int, page: Page, scholar: Scholar
+) -> None:
+    page.get_by_role("radiogroup").get_by_text("Documents").click()
+    page.get_by_role("button", name="Summarize", exact=True).click()
+
+    expect(page.get_by_text("TL;DR")).to_be_visible(timeout=SUMMARY_TIMEOUT_MS)
+    expect(page.get_by_text("Export summary")).to_be_visible()  # the run has drawn it all
+    expect(page.get_by_role("radiogroup").get_by_role("radio", name="Summaries")).to_be_checked()
+    assert stored_summaries(scholar, topics) == 1
+    page.get_by_role("button", name="Summarize again").click()
+
+    wait_until(lambda: stored_summaries(scholar, topics) == 2, SUMMARY_TIMEOUT_MS)
+    expect(page.get_by_text("Export summary")).to_be_visible(timeout=SUMMARY_TIMEOUT_MS)
+    expect(page.get_by_role("button", name="Summarize again")).to_be_visible()
+
+
+def test_a_blank_question_is_ignored(topics: int, page: Page) -> None:
+    box = page.get_by_placeholder("Ask about your documents")
+    box.fill("   ")
+    box.press("Enter")
+
+    expect(page.get_by_text(BLANK_QUESTION_HINT)).to_be_visible()
+    expect(page.get_by_test_id("stChatMessage")).to_have_count(0)
+    expect(page.get_by_text("the question is empty")).to_have_count(0)
+
+
+def test_an_answer_that_was_not_found_shows_no_generation_timings(topics: int, page: Page) -> None:
+    ask(page, "What is the best recipe for chocolate chip cookies?")
+
+    answer = page.get_by_test_id("stChatMessage").nth(1)
+    expect(answer).to_contain_text("I could not find an answer")
+    expect(answer.get_by_text(re.compile(r"^retrieval \d+ ms$"))).to_be_visible()
+    expect(answer.get_by_text("first word after")).to_have_count(0)
+    expect(answer.get_by_text("tokens/s")).to_have_count(0)
+
+
+def test_the_pdf_password_is_cleared_after_its_upload(
+    page: Page, make_pdf: PdfMaker, tmp_path: Path
+) -> None:
+    locked = tmp_path / "locked.pdf"
+    writer = PdfWriter(clone_from=make_pdf("topics.pdf", TOPIC_PAGES))
+    writer.encrypt("lamp-oil-42")
+    writer.write(locked)
+    page.get_by_role("radiogroup").get_by_text("Documents").click()
+    password = page.get_by_label("PDF password", exact=True)
+    password.fill("lamp-oil-42")
+    password.press("Enter")  # Streamlit takes a text field's value on Enter
+    expect(page.get_by_text("Press Enter to apply")).to_have_count(0)
+
+    page.locator("input[type=file]").set_input_files(str(locked))
+
+    expect(page.get_by_text("locked.pdf: ingested, 4 pages")).to_be_visible(
+        timeout=ANSWER_TIMEOUT_MS
+    )
+    expect(page.get_by_label("PDF password", exact=True)).to_have_value("")
+
+
+def test_commands_in_failure_messages_show_as_code(
+    page: Page, make_pdf: PdfMaker, tmp_path: Path
+) -> None:
+    scan = make_pdf("scan `1`.pdf", [[]])  # a page with no text; a file name with backticks
+    page.get_by_role("radiogroup").get_by_text("Documents").click()
+
+    page.locator("input[type=file]").set_input_files(str(scan))
+
+    failure = page.get_by_test_id("stAlert").filter(has_text="scan `1`.pdf: failed.")
+    expect(failure).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+    expect(failure.locator("code")).to_have_text(["ocrmypdf in.pdf out.pdf"])
+    expect(failure).to_contain_text("(for example ocrmypdf in.pdf out.pdf)")
+    listed = page.get_by_test_id("stCaptionContainer").filter(has_text="scan `1`.pdf · failed:")
+    expect(listed.locator("code")).to_have_text(["ocrmypdf in.pdf out.pdf"])
+
+
+def reload(page: Page) -> None:
+    page.reload()
+    page.get_by_role("radiogroup").wait_for(timeout=START_TIMEOUT_S * 1000)
+
+
+def pick_collection(page: Page, name: str) -> None:
+    page.get_by_test_id("stSidebar").get_by_role("combobox", name="Collection").click()
+    page.get_by_role("option", name=name, exact=True).click()
+    expect(page).to_have_url(re.compile(rf"[?&]collection={re.escape(name)}\b"))
+
+
+def stored_summaries(scholar: Scholar, document_id: int) -> int:
+    with scholar.store.session() as session:
+        return session.scalar(select(func.count()).where(StoredSummary.document_id == document_id))
+
+
+def wait_until(condition: Callable[[], bool], timeout_ms: int) -> None:
+    """Poll `condition` (a check outside the page, such as the store) until it holds."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(1)
