@@ -160,10 +160,19 @@ def _page_text(page: pypdf.PageObject) -> str:
 
 
 def _pdf_title(reader: pypdf.PdfReader) -> str:
+    """The metadata title, or the subject where the title is a code ("2.3.59 (Rev 12/22)")."""
     try:
-        title = str((reader.metadata or {}).get("/Title") or "")
+        metadata = reader.metadata or {}
+        title, subject = (str(metadata.get(key) or "") for key in ("/Title", "/Subject"))
     except Exception:
         return ""
+    title = _meaningful(title)
+    if title and sum(ch.isalpha() for ch in title) < len(title) / 2:  # mostly numbers
+        return _meaningful(subject) or title
+    return title
+
+
+def _meaningful(title: str) -> str:
     title = title.replace("\x00", "").strip()
     # Producers often leave a file name or a placeholder here.
     if len(title) < 4 or title.lower() in {"untitled", "title"}:

@@ -121,3 +121,18 @@ def test_pdf_metadata_title_is_used_when_meaningful(tmp_path: Path) -> None:
     pdf.output(str(tmp_path / "titled.pdf"))
     parsed = read_document((tmp_path / "titled.pdf").read_bytes(), ".pdf")
     assert parsed.title == "A Study of Known Titles"
+
+
+def test_a_pdf_whose_title_is_a_code_is_named_by_its_subject(tmp_path: Path) -> None:
+    """As the shared 400-page IRS manual's metadata has it."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_title("2.3.59 (Rev 12/22)")
+    pdf.set_subject("Command Codes BMFOL and BMFOR")
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=12)
+    pdf.cell(0, 10, "EFFECTIVE DATE")
+    pdf.output(str(tmp_path / "manual.pdf"))
+    parsed = read_document((tmp_path / "manual.pdf").read_bytes(), ".pdf")
+    assert parsed.title == "Command Codes BMFOL and BMFOR"
