@@ -110,29 +110,26 @@ def test_multilingual_text_is_preserved() -> None:
     assert "Привет" in text and "你好世界" in text
 
 
-def test_pdf_metadata_title_is_used_when_meaningful(tmp_path: Path) -> None:
+def pdf_with_metadata(folder: Path, title: str, subject: str = "") -> bytes:
     from fpdf import FPDF
 
     pdf = FPDF()
-    pdf.set_title("A Study of Known Titles")
+    pdf.set_title(title)
+    if subject:
+        pdf.set_subject(subject)
     pdf.add_page()
     pdf.set_font("Helvetica", size=12)
-    pdf.cell(0, 10, "Body.")
-    pdf.output(str(tmp_path / "titled.pdf"))
-    parsed = read_document((tmp_path / "titled.pdf").read_bytes(), ".pdf")
+    pdf.cell(0, 10, "EFFECTIVE DATE")
+    pdf.output(str(folder / "titled.pdf"))
+    return (folder / "titled.pdf").read_bytes()
+
+
+def test_pdf_metadata_title_is_used_when_meaningful(tmp_path: Path) -> None:
+    parsed = read_document(pdf_with_metadata(tmp_path, "A Study of Known Titles"), ".pdf")
     assert parsed.title == "A Study of Known Titles"
 
 
 def test_a_pdf_whose_title_is_a_code_is_named_by_its_subject(tmp_path: Path) -> None:
     """As the shared 400-page IRS manual's metadata has it."""
-    from fpdf import FPDF
-
-    pdf = FPDF()
-    pdf.set_title("2.3.59 (Rev 12/22)")
-    pdf.set_subject("Command Codes BMFOL and BMFOR")
-    pdf.add_page()
-    pdf.set_font("Helvetica", size=12)
-    pdf.cell(0, 10, "EFFECTIVE DATE")
-    pdf.output(str(tmp_path / "manual.pdf"))
-    parsed = read_document((tmp_path / "manual.pdf").read_bytes(), ".pdf")
-    assert parsed.title == "Command Codes BMFOL and BMFOR"
+    data = pdf_with_metadata(tmp_path, "2.3.59 (Rev 12/22)", "Command Codes BMFOL and BMFOR")
+    assert read_document(data, ".pdf").title == "Command Codes BMFOL and BMFOR"
