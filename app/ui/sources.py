@@ -57,6 +57,12 @@ def _page(scholar: Scholar, citation: Mapping[str, Any], page: int, quote: str, 
     with reported_errors():
         filename = str(citation["filename"])
         document_id = scholar.cited_document(int(citation["document_id"]), filename, quote)
+        show_page(scholar, document_id, page, quote, key)
+
+
+def show_page(scholar: Scholar, document_id: int, page: int, quote: str, key: str) -> None:
+    """A PDF page with `quote` highlighted where it is found, and the original's download."""
+    with reported_errors():
         original = scholar.original(document_id)
         if original.extension == ".pdf":
             shown = _page_image(scholar, str(original.path), document_id, page, quote)

@@ -7,7 +7,8 @@ from app.records import DocumentSummary
 from app.service import Scholar
 from app.ui.common import ensure_generator, plain, reported_errors
 from app.ui.documents import SUMMARY_DOCUMENT, SUMMARY_REQUEST
-from rag.summarize import Summary
+from app.ui.sources import show_page
+from rag.summarize import Summary, SummaryPoint
 
 SUMMARIZE_BUTTON = "summarize-document"
 
@@ -45,6 +46,7 @@ def render_summaries(scholar: Scholar, documents: list[DocumentSummary]) -> None
             st.caption("No summary yet. Summaries are stored and reused until asked again.")
             return
         _show(summary)
+        _cited_page(scholar, document_id, summary)
         st.download_button(
             "Export summary",
             summary_markdown(by_id[document_id].title, summary),
@@ -78,6 +80,27 @@ def _show(summary: Summary) -> None:
             st.caption("Nothing on this in the document.")
         for point in section.points:
             st.markdown(f"- {plain(point.text)}{_pages(point.pages)}")
+
+
+def _cited_page(scholar: Scholar, document_id: int, summary: Summary) -> None:
+    """A page the summary cites, opened on demand, with its first point there highlighted
+    (found where the point is the document's own sentence)."""
+    points = [SummaryPoint(summary.tldr, summary.tldr_pages)]
+    points += [point for section in summary.sections for point in section.points]
+    first_point: dict[int, str] = {}
+    for point in points:
+        for page in point.pages:
+            first_point.setdefault(page, point.text)
+    page = st.selectbox(
+        "Open a cited page",
+        sorted(first_point),
+        index=None,
+        format_func=lambda page: f"p. {page}",
+        placeholder="Pick a page",
+        key=f"summary-page-{document_id}",
+    )
+    if page is not None:
+        show_page(scholar, document_id, page, first_point[page], f"summary-{document_id}")
 
 
 def _pages(pages: list[int]) -> str:

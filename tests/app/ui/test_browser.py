@@ -234,7 +234,7 @@ def test_a_reload_keeps_the_collection_and_the_conversation(
     expect(messages.nth(1)).to_contain_text("RuBisCO fixes carbon dioxide from the air")
 
 
-def test_one_click_summarizes_and_the_next_summarizes_again(
+def test_one_click_summarizes_a_cited_page_opens_and_the_next_click_summarizes_again(
     topics: int, page: Page, scholar: Scholar
 ) -> None:
     page.get_by_role("radiogroup").get_by_text("Documents").click()
@@ -244,6 +244,12 @@ def test_one_click_summarizes_and_the_next_summarizes_again(
     expect(page.get_by_text("Export summary")).to_be_visible()  # the run has drawn it all
     expect(page.get_by_role("radiogroup").get_by_role("radio", name="Summaries")).to_be_checked()
     assert stored_summaries(scholar, topics) == 1
+    page.get_by_role("combobox", name="Open a cited page").click()
+    page.get_by_role("option").first.click()
+    image = page.get_by_test_id("stMain").get_by_role("img")
+    expect(image).to_be_visible(timeout=60_000)
+    assert image.bounding_box()["height"] > 400
+    expect(page.get_by_text(re.compile(r"^Page \d of 4"))).to_be_visible()
     page.get_by_role("button", name="Summarize again").click()
 
     wait_until(lambda: stored_summaries(scholar, topics) == 2, SUMMARY_TIMEOUT_MS)
