@@ -85,8 +85,8 @@ def renumbered(
     prompt, where an answer citing sources 2 and 4 would leave the reader looking for [1]."""
     order = [*marker_numbers(answer.text), *(c.n for c in [*answer.citations, *evidence])]
     number = {n: shown for shown, n in enumerate(dict.fromkeys(order), start=1)}
+    # `check` writes every marker as the [n] of a source it cites, so each has its number.
     text = re.sub(r"\[(\d+)\]", lambda match: f"[{number[int(match.group(1))]}]", answer.text)
-    # (`check` writes every marker as [n] of a cited source, so each has its number)
     return (
         CheckedAnswer(
             text,
