@@ -15,6 +15,9 @@ SUMMARY_DOCUMENT = "summary_document"  # session state: the document the summari
 # session state: (document id, refresh): a summary asked for, made by the next run
 SUMMARY_REQUEST = "summary_request"
 VIEW = "view"  # session state: the main view's name
+# The page's address names the file being ingested until it is done: a run that finds it there
+# follows one that was cut off (a reload, a closed tab, a click during the upload).
+UPLOADING_PARAM = "uploading"
 STAGE_SHARE = {"read": (0.0, 0.4), "embed": (0.4, 1.0)}  # of a file's progress bar
 
 
@@ -66,7 +69,13 @@ def _ingest_one(
             noun = "pages read" if stage == "read" else "passages embedded"
             bar.progress(min(fraction, 1.0), text=f"{done} of {total} {noun}")
 
-        outcome = scholar.ingest_content(data, filename, collection, password or None, progress)
+        st.query_params[UPLOADING_PARAM] = filename
+        try:
+            outcome = scholar.ingest_content(data, filename, collection, password or None, progress)
+        except Exception:  # an error; a cut-off run stops with a BaseException and keeps it
+            del st.query_params[UPLOADING_PARAM]
+            raise
+        del st.query_params[UPLOADING_PARAM]
         failed = outcome.status == IngestStatus.FAILED
         status.update(
             label=_outcome_markdown(outcome),
@@ -74,6 +83,18 @@ def _ingest_one(
             expanded=False,
         )
     return outcome
+
+
+def report_interrupted_upload() -> None:
+    """Say so when the last run was cut off while it ingested a file (nothing of it is kept)."""
+    filename = st.query_params.get(UPLOADING_PARAM)
+    if filename:
+        del st.query_params[UPLOADING_PARAM]
+        flash(
+            "warning",
+            f"{filename} was still being added when the page was reloaded or left, so nothing "
+            "of it was stored. Add it again.",
+        )
 
 
 def _outcomes() -> None:

@@ -3,8 +3,8 @@ Debian Chromium driven by Playwright through upload, ingestion, a question, its 
 the cited page; and documents with script and image payloads that must stay inert. Then the
 fixes of the browser review: the collection and conversation kept across a reload, summaries
 made by one click (and again by the next), blank questions ignored, no generation timings for
-an answer that was not generated, the PDF password cleared after its upload, and commands in
-failure messages shown as code."""
+an answer that was not generated, the PDF password cleared after its upload, commands in
+failure messages shown as code, and an upload cut off by a reload reported."""
 
 import os
 import re
@@ -27,7 +27,7 @@ from app.ui.chat import BLANK_QUESTION_HINT
 from rag.conversations import add_turn, start_conversation
 from rag.store import StoredSummary
 from tests.app.ui.test_app import APP, HOSTILE
-from tests.conftest import PAPERS, TOPIC_PAGES, PdfMaker, require_shared
+from tests.conftest import PAPERS, TOPIC_PAGES, TRICKY, PdfMaker, require_shared
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package: Playwright's own browser download fails here
 CHROMIUM_FLAGS = [
@@ -336,3 +336,21 @@ def wait_until(condition: Callable[[], bool], timeout_ms: int) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting"
         time.sleep(1)
+
+
+def test_an_upload_cut_off_by_a_reload_is_reported_and_nothing_is_stored(
+    page: Page, settings: Settings
+) -> None:
+    long_pdf = require_shared(TRICKY / "DA-619p.pdf")
+    page.get_by_role("radiogroup").get_by_text("Documents").click()
+    page.locator("input[type=file]").set_input_files(str(long_pdf))
+    expect(page.get_by_text(re.compile(r"\d+ of 619 pages read"))).to_be_visible(timeout=60_000)
+    expect(page).to_have_url(re.compile(r"[?&]uploading=DA-619p\.pdf"))
+
+    reload(page)
+
+    expect(page.get_by_text("DA-619p.pdf was still being added")).to_be_visible()
+    expect(page).not_to_have_url(re.compile("uploading="))
+    scholar = Scholar(settings)
+    wait_until(lambda: not scholar.documents("default"), 60_000)  # the cut-off run rolled back
+    scholar.store.dispose()
