@@ -14,6 +14,7 @@ from app.cli_model import add_model_commands
 from app.cli_reliability import add_reliability_commands
 from app.cli_serve import add_serve_commands
 from app.evaluate import evaluate_qa, evaluate_retrieval
+from app.records import counted
 from app.service import DEFAULT_COLLECTION, Scholar, ScholarError
 from app.settings import Settings, SettingsError
 from ingest.pipeline import FileOutcome, IngestStatus
@@ -86,7 +87,7 @@ def ingest_command(args: argparse.Namespace, scholar: Scholar) -> int:
 def _line(outcome: FileOutcome) -> str:
     if outcome.status == IngestStatus.INGESTED:
         detail = (
-            f"{_count(outcome.pages, 'page')}, {_count(outcome.chunks, 'chunk')} "
+            f"{counted(outcome.pages, 'page')}, {counted(outcome.chunks, 'chunk')} "
             f"(document {outcome.document_id})"
         )
     elif outcome.status == IngestStatus.DUPLICATE:
@@ -96,10 +97,6 @@ def _line(outcome: FileOutcome) -> str:
     return f"{outcome.status:<9}  {outcome.source}: {detail}"
 
 
-def _count(number: int | None, noun: str) -> str:
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
-
-
 def collections_command(args: argparse.Namespace, scholar: Scholar) -> int:
     collections = scholar.collections()
     if args.json:
@@ -107,7 +104,11 @@ def collections_command(args: argparse.Namespace, scholar: Scholar) -> int:
     elif not collections:
         print("no collections yet; `scholar ingest PATH` creates the default one")
     for collection in [] if args.json else collections:
-        print(f"{collection.name}: {collection.documents} documents, {collection.chunks} chunks")
+        documents, chunks = (
+            counted(collection.documents, "document"),
+            counted(collection.chunks, "chunk"),
+        )
+        print(f"{collection.name}: {documents}, {chunks}")
     return 0
 
 
@@ -121,7 +122,7 @@ def docs_command(args: argparse.Namespace, scholar: Scholar) -> int:
     for document in documents:
         line = f"{document.id:>5}  {document.status:<6}  {document.filename}"
         if document.status == "ready":
-            counts = f"{_count(document.pages, 'page')}, {_count(document.chunks, 'chunk')}"
+            counts = f"{counted(document.pages, 'page')}, {counted(document.chunks, 'chunk')}"
             line += f"  ({counts})  {document.title}"
         else:
             line += f"  {document.error}"

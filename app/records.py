@@ -8,6 +8,11 @@ class ScholarError(Exception):
     """A request that cannot be carried out, with a message meant for the user."""
 
 
+def counted(number: int | None, noun: str) -> str:
+    """ "1 page", "15 pages"."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 @dataclass(frozen=True)
 class CollectionSummary:
     name: str

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app.records import DocumentSummary
+from app.records import DocumentSummary, counted
 from app.service import Scholar
 from app.ui.common import flash, flashed_errors, plain, plain_with_code
 from ingest.pipeline import FileOutcome, IngestStatus
@@ -112,7 +112,8 @@ def _outcome_markdown(outcome: FileOutcome) -> str:
     """The outcome as Markdown: the file name literal, an error's `commands` as code."""
     source = plain(outcome.source)
     if outcome.status == IngestStatus.INGESTED:
-        return f"{source}: ingested, {outcome.pages} pages, {outcome.chunks} passages."
+        sizes = f"{counted(outcome.pages, 'page')}, {counted(outcome.chunks, 'passage')}"
+        return f"{source}: ingested, {sizes}."
     if outcome.status == IngestStatus.DUPLICATE:
         return f"{source}: already in this collection, nothing changed."
     return f"{source}: failed. {plain_with_code(outcome.error or '')}"
@@ -124,7 +125,8 @@ def _document_row(scholar: Scholar, document: DocumentSummary) -> None:
         about.markdown(f"**{plain(document.title)}**")
         if document.status == DocumentStatus.READY:
             about.caption(
-                f"{plain(document.filename)} · {document.pages} pages · {document.chunks} passages"
+                f"{plain(document.filename)} · {counted(document.pages, 'page')} · "
+                f"{counted(document.chunks, 'passage')}"
             )
             summarize.button(
                 "Summarize",

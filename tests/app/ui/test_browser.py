@@ -126,7 +126,7 @@ def test_upload_ask_cite_and_open_the_page(page: Page, server: str, tmp_path: Pa
     expect(page.get_by_text("s2orc_2020.acl-main.447.pdf: ingested, 15 pages")).to_be_visible(
         timeout=ANSWER_TIMEOUT_MS
     )
-    expect(page.get_by_text("lighthouse.html: ingested")).to_be_visible()
+    expect(page.get_by_text("lighthouse.html: ingested, 1 page, 1 passage.")).to_be_visible()
     expect(page.get_by_text("S2ORC: The Semantic Scholar Open Research Corpus")).to_be_visible()
     shoot("documents.png")
 
