@@ -17,7 +17,7 @@ EVIDENCE_MIN_SIMILARITY = 0.3
 EVIDENCE_MIN_WORDS = 6  # headings and fragments are no evidence
 
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*[-\u2013,]\s*\d+)*)\]")
-_MARKERS_AFTER_STOP = re.compile(rf"([.!?])((?:{_MARKER.pattern})+)")
+_LEADING_MARKERS = re.compile(rf"((?:{_MARKER.pattern})+)\s*")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _WORD = re.compile(r"[^\W\d_]{2,}")  # two letters or more: a claim says something in words
 
@@ -71,10 +71,18 @@ def strip_markers(text: str) -> str:
     return _MARKER.sub("", text).strip()
 
 
-def markers_inside(text: str) -> str:
-    """Markers written after a sentence's full stop ("Glaciers carve valleys. [1]") moved before
-    it, so that splitting into sentences leaves them with the sentence they cite."""
-    return _MARKERS_AFTER_STOP.sub(lambda match: match.group(2) + match.group(1), text)
+def sentences_of(paragraph: str) -> list[str]:
+    """The paragraph's sentences, a marker written after a full stop ("Glaciers carve valleys.
+    [1]") kept with the sentence before it: the splitter starts the next sentence with it."""
+    sentences: list[str] = []
+    for sentence in split_sentences(paragraph):
+        leading = _LEADING_MARKERS.match(sentence)
+        if leading and sentences:
+            sentences[-1] += f" {leading.group(1).strip()}"
+            sentence = sentence[leading.end() :]
+        if sentence:
+            sentences.append(sentence)
+    return sentences
 
 
 def renumbered(
@@ -131,8 +139,7 @@ class CitationChecker:
         ]
 
     def check(self, answer: str) -> CheckedAnswer:
-        paragraphs = markers_inside(answer).split("\n")
-        sentences = [s for paragraph in paragraphs for s in split_sentences(paragraph)]
+        sentences = [s for paragraph in answer.split("\n") for s in sentences_of(paragraph)]
         claims = [strip_markers(sentence) for sentence in sentences]
         claim_vectors = self.embedder.embed(claims) if claims else np.zeros((0, 1))
         citations: list[Citation] = []

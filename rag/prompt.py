@@ -5,9 +5,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from rag.citations import markers_inside
+from rag.citations import sentences_of
 from rag.retrieve import Passage
-from rag.sentences import split_sentences
 
 Message = dict[str, str]
 PromptTokens = Callable[[Sequence[Message]], int]  # tokens of messages under the chat template
@@ -135,9 +134,9 @@ def without_prompt_echo(text: str) -> str:
     """`text` without the sentences, or the lead-ins before a colon, that write the prompt's
     instructions about citing back ("The sources and citations cited in the answer are: ...")."""
     lines = []
-    for line in markers_inside(text).split("\n"):
+    for line in text.split("\n"):
         kept = []
-        for sentence in split_sentences(line):
+        for sentence in sentences_of(line):
             lead_in, colon, rest = sentence.partition(":")
             if colon and _echoes(lead_in):
                 sentence = rest.strip()

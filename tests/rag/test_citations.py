@@ -121,6 +121,7 @@ GLACIERS = "Glaciers carve valleys. [1]"
         # Markers after the full stop cite the sentence before them.
         (f"{GLACIERS} {GLUCOSE}", f"{GLACIERS} {GLUCOSE}", [1, 2]),
         ("Plants make glucose from light. [2][2]", GLUCOSE, [2]),
+        ("Plants, e.g. [2] Oaks, make glucose.", "Plants, e.g. Oaks, make glucose. [2]", [2]),
         # List and section numbers, and a source's title as a heading, are no claims.
         ("1. Plants make glucose from light. 2. 5.1.1.", GLUCOSE, [2]),
         ("Document 1, [1]\nPlants make glucose from light.", GLUCOSE, [2]),
