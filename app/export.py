@@ -15,7 +15,7 @@ def answer_markdown(question: str, details: Mapping[str, Any]) -> str:
         lines += ["### Sources", ""]
         lines += [_citation_line(citation) for citation in citations]
         lines.append("")
-    evidence = details.get("evidence", [])
+    evidence = [] if details.get("quoted") else details.get("evidence", [])  # else: the answer
     if evidence:
         lines += ["### Evidence from the sources", ""]
         lines += [f"- {_quote_line(citation)}" for citation in evidence]

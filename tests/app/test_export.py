@@ -40,6 +40,14 @@ def test_an_answer_lists_each_source_once_with_page_and_quote() -> None:
     assert "### Not supported by the sources\n\n- It is the best model ever made." in text
 
 
+def test_an_answer_in_the_sources_words_does_not_repeat_them_as_evidence() -> None:
+    quote = citation(1, 3, "We use the RMSNorm normalizing function.")
+    quoted = {"answer": f"In the words of the sources: “{quote['quote']}” [1]", "quoted": True}
+    text = answer_markdown("Which norm?", quoted | {"citations": [quote], "evidence": [quote]})
+    assert "### Sources" in text and "### Evidence" not in text
+    assert text.count("We use the RMSNorm normalizing function.") == 2  # the answer, the source
+
+
 def test_a_conversation_keeps_its_turns_in_order() -> None:
     turns = [
         StoredTurn("First question?", "First answer [1].", {**DETAILS, "answer": "One [1]."}),
