@@ -92,8 +92,8 @@ def report_interrupted_upload() -> None:
         del st.query_params[UPLOADING_PARAM]
         flash(
             "warning",
-            f"{filename} was still being added when the page was reloaded or left, so nothing "
-            "of it was stored. Add it again.",
+            f"{filename} was not added: its upload was cut off (the page was reloaded or left, "
+            "or something else was clicked meanwhile), and nothing of it was stored. Add it again.",
         )
 
 

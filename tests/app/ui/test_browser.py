@@ -349,7 +349,7 @@ def test_an_upload_cut_off_by_a_reload_is_reported_and_nothing_is_stored(
 
     reload(page)
 
-    expect(page.get_by_text("DA-619p.pdf was still being added")).to_be_visible()
+    expect(page.get_by_text("DA-619p.pdf was not added: its upload was cut off")).to_be_visible()
     expect(page).not_to_have_url(re.compile("uploading="))
     scholar = Scholar(settings)
     wait_until(lambda: not scholar.documents("default"), 60_000)  # the cut-off run rolled back
