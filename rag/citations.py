@@ -138,6 +138,10 @@ class CitationChecker:
             if scores[position] >= floor
         ]
 
+    def first_sentence(self) -> Citation | None:
+        """The sources' first sentence, with its page."""
+        return self._citation(self.sentences[0]) if self.sentences else None
+
     def check(self, answer: str) -> CheckedAnswer:
         sentences = [s for paragraph in answer.split("\n") for s in sentences_of(paragraph)]
         claims = [strip_markers(sentence) for sentence in sentences]

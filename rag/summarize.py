@@ -199,8 +199,10 @@ class Summarizer:
         return sections
 
     def _extract(self, checker: CitationChecker, description: str) -> SummaryPoint | None:
-        """The document's own sentence that fits a description best, if any fits at all."""
-        found = checker.evidence(description, limit=1)
+        """The document's own sentence that fits a description best, if any fits at all; one
+        that starts as a sentence does (a capital or a digit) before a fragment of one."""
+        found = checker.evidence(description, limit=3)
+        found.sort(key=lambda citation: not _starts_a_sentence(citation.quote))  # stable
         return SummaryPoint(found[0].quote, [found[0].page]) if found else None
 
     def _tldr(
@@ -224,7 +226,16 @@ class Summarizer:
             tldr = self._extract(
                 checker, "In this paper we introduce and present our contribution."
             )
+        if tldr is None and points:  # nothing reads as a contribution: the best point
+            tldr = points[0]
+        if tldr is None:  # nothing fits at all: the document's first sentence
+            first = checker.first_sentence()
+            return (first.quote, [first.page]) if first else (title, [])
         return tldr.text, tldr.pages
+
+
+def _starts_a_sentence(text: str) -> bool:
+    return text[:1].isupper() or text[:1].isdigit()
 
 
 def _distinct(positions: list[int], vectors: np.ndarray) -> list[int]:

@@ -1,6 +1,7 @@
 """Summaries from the real default generator over a real PDF."""
 
 import dataclasses
+from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -95,3 +96,36 @@ def test_a_lead_in_that_repeats_the_question_is_not_part_of_a_point(embedder: Em
     written = f"The three most important findings or claims in this text are: 1) {source}"
     points = Summarizer(None, embedder)._checked([written], checker)  # type: ignore[arg-type]
     assert points == [SummaryPoint(source, [1])]
+
+
+LIGHTHOUSE = """# Keepers of the Northern Light
+
+## History
+
+The Skerryvore lighthouse was completed in 1844 by the engineer Alan Stevenson. Its tower is 48 \
+metres tall and built from granite quarried on the island of Tiree.
+
+## The lamp
+
+Originally the lamp burned colza oil, a rapeseed oil. In 1904 it was converted to paraffin \
+vapour, and in 1972 to electricity.
+
+## Keepers
+
+Three keepers lived at the light at all times. A fire in 1954 forced them to abandon the tower \
+for a while.
+"""
+
+
+def test_a_short_document_that_is_no_paper_gets_a_tldr_from_its_own_sentences(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """No generated sentence rests on it and nothing reads as a contribution (this crashed)."""
+    notes = tmp_path / "lighthouse.md"
+    notes.write_text(LIGHTHOUSE)
+    scholar = Scholar(dataclasses.replace(settings, max_new_tokens=48))
+    [outcome] = scholar.ingest([notes])
+    summary = scholar.summarize(outcome.document_id)
+    assert summary.tldr and summary.tldr_pages == [1]
+    assert " ".join(summary.tldr.split()) in " ".join(LIGHTHOUSE.split())
+    scholar.store.dispose()
