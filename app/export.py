@@ -6,11 +6,14 @@ from typing import Any
 from rag.conversations import StoredTurn
 from rag.summarize import Summary
 
+NOTHING_ON_THIS = "Nothing on this in the document."  # a summary section without a point
+
 
 def answer_markdown(question: str, details: Mapping[str, Any]) -> str:
     """One question and its answer: the text, the sources it cites with quotes, the evidence."""
     lines = [f"## {_one_line(question)}", "", str(details["answer"]).strip(), ""]
-    citations = unique_citations(details.get("citations", []))
+    # As the app lists them: the sources of the answer's markers and of its evidence.
+    citations = unique_citations([*details.get("citations", []), *details.get("evidence", [])])
     if citations:
         lines += ["### Sources", ""]
         lines += [_citation_line(citation) for citation in citations]
@@ -38,7 +41,8 @@ def summary_markdown(title: str, summary: Summary) -> str:
     lines = [f"# {_one_line(title)}", "", f"**TL;DR** {summary.tldr}{_pages(summary.tldr_pages)}"]
     for section in summary.sections:
         lines += ["", f"## {section.heading}", ""]
-        lines += [f"- {point.text}{_pages(point.pages)}" for point in section.points]
+        points = [f"- {point.text}{_pages(point.pages)}" for point in section.points]
+        lines += points or [NOTHING_ON_THIS]
     return "\n".join(lines) + "\n"
 
 

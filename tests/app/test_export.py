@@ -37,6 +37,9 @@ def test_an_answer_lists_each_source_once_with_page_and_quote() -> None:
     assert sources.count("[1] LLaMA (llama.pdf), p. 3") == 1
     assert "[2] LLaMA (llama.pdf), p. 1: “We train on publicly available data.”" in sources
     assert "### Evidence from the sources" in text
+    evidence_only = DETAILS | {"evidence": [citation(3, 5, "Training took 21 days.")]}
+    sources = answer_markdown("How?", evidence_only).split("### Sources")[1].split("###")[0]
+    assert "[3] LLaMA (llama.pdf), p. 5: “Training took 21 days.”" in sources  # as the app lists
     assert "### Not supported by the sources\n\n- It is the best model ever made." in text
 
 
@@ -66,10 +69,14 @@ def test_a_summary_carries_page_references() -> None:
         document_id=7,
         tldr="LLaMA is a family of open models.",
         tldr_pages=[1],
-        sections=[SummarySection("Method", [SummaryPoint("Pre-normalization.", [3, 4])])],
+        sections=[
+            SummarySection("Method", [SummaryPoint("Pre-normalization.", [3, 4])]),
+            SummarySection("Limitations", []),
+        ],
     )
 
     text = summary_markdown("LLaMA", summary)
 
     assert "**TL;DR** LLaMA is a family of open models. (p. 1)" in text
     assert "## Method\n\n- Pre-normalization. (pp. 3, 4)" in text
+    assert "## Limitations\n\nNothing on this in the document.\n" in text
