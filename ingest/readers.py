@@ -85,7 +85,8 @@ def read_document(
     elif extension in MARKDOWN_EXTENSIONS:
         parsed = read_markdown(decode_text(data))
     elif extension in TEXT_EXTENSIONS:
-        parsed = ParsedDocument(pages=[decode_text(data)], title="")
+        text = decode_text(data)
+        parsed = ParsedDocument(pages=[text], title=_text_title(text))
     else:
         raise IngestError(FailureReason.UNSUPPORTED_TYPE, unsupported_message(extension))
     if sum(ch.isalnum() for page in parsed.pages for ch in page) < MIN_TEXT_CHARACTERS:
@@ -193,6 +194,13 @@ def _first_line_title(first_page: str) -> str:
             line = f"{line} {following}"
         return line[:200]
     return ""
+
+
+def _text_title(text: str) -> str:
+    """A plain text's first line, where it reads as a heading: a few words, no full stop."""
+    first = next((" ".join(line.split()) for line in text.splitlines() if line.strip()), "")
+    heading = _title_like(first) and len(first.split()) <= 15 and not first.endswith((".", ","))
+    return first if heading else ""
 
 
 def _title_like(line: str) -> bool:

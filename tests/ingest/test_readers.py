@@ -133,3 +133,9 @@ def test_a_pdf_whose_title_is_a_code_is_named_by_its_subject(tmp_path: Path) -> 
     """As the shared 400-page IRS manual's metadata has it."""
     data = pdf_with_metadata(tmp_path, "2.3.59 (Rev 12/22)", "Command Codes BMFOL and BMFOR")
     assert read_document(data, ".pdf").title == "Command Codes BMFOL and BMFOR"
+
+
+def test_a_text_file_is_titled_by_its_first_line_that_reads_like_a_title() -> None:
+    text = "Glacier retreat in the Alps\n\nThe Aletsch glacier has lost 3.2 km since 1870.\n"
+    assert read_document(text.encode(), ".txt").title == "Glacier retreat in the Alps"
+    assert read_document(b"42\n\nno title here at all, just text.", ".txt").title == ""
