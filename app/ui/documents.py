@@ -10,7 +10,9 @@ from ingest.readers import SUPPORTED_EXTENSIONS
 from rag.store import DocumentStatus
 
 UPLOAD_ROUND = "upload_round"  # session state: bumped to clear the uploader after a batch
-UPLOAD_OUTCOMES = "upload_outcomes"  # session state: the last batch's outcomes
+# session state: {collection: its last batch's outcomes}, shown only with that collection and
+# dropped when a document is deleted (they may name it)
+UPLOAD_OUTCOMES = "upload_outcomes"
 SUMMARY_DOCUMENT = "summary_document"  # session state: the document the summaries view shows
 # session state: (document id, refresh): a summary asked for, made by the next run
 SUMMARY_REQUEST = "summary_request"
@@ -18,13 +20,14 @@ VIEW = "view"  # session state: the main view's name
 # The page's address names the file being ingested until it is done: a run that finds it there
 # follows one that was cut off (a reload, a closed tab, a click during the upload).
 UPLOADING_PARAM = "uploading"
+SUPPORTED_TYPES = "Supported: " + ", ".join(sorted(SUPPORTED_EXTENSIONS))
 STAGE_SHARE = {"read": (0.0, 0.4), "embed": (0.4, 1.0)}  # of a file's progress bar
 
 
 def render_documents(scholar: Scholar, collection: str, documents: list[DocumentSummary]) -> None:
     st.header("Documents")
     _uploads(scholar, collection)
-    _outcomes()
+    _outcomes(collection)
     if not documents:
         st.info("No documents in this collection yet: drop PDFs, text, Markdown or HTML above.")
         return
@@ -34,13 +37,16 @@ def render_documents(scholar: Scholar, collection: str, documents: list[Document
 
 def _uploads(scholar: Scholar, collection: str) -> None:
     round_number = st.session_state.setdefault(UPLOAD_ROUND, 0)
+    # No `type=` filter: the uploader would drop other files with only a tooltip (and accept
+    # any text/* file for ".text"); every file reaches ingestion, which names what it refuses.
     uploads = st.file_uploader(
         "Add documents",
-        type=sorted(extension.lstrip(".") for extension in SUPPORTED_EXTENSIONS),
         accept_multiple_files=True,
         key=f"uploader-{round_number}",
-        help=f"Up to {scholar.settings.max_file_mb} MB each; duplicates are recognised.",
+        help=f"{SUPPORTED_TYPES}. Up to {scholar.settings.max_file_mb} MB each; "
+        "duplicates are recognised.",
     )
+    st.caption(SUPPORTED_TYPES)
     password = st.text_input(
         "PDF password",
         type="password",
@@ -52,7 +58,7 @@ def _uploads(scholar: Scholar, collection: str) -> None:
     outcomes = []
     for upload in uploads:
         outcomes.append(_ingest_one(scholar, collection, upload.name, upload.getvalue(), password))
-    st.session_state[UPLOAD_OUTCOMES] = outcomes
+    st.session_state.setdefault(UPLOAD_OUTCOMES, {})[collection] = outcomes
     st.session_state[UPLOAD_ROUND] = round_number + 1
     st.rerun()
 
@@ -97,8 +103,9 @@ def report_interrupted_upload() -> None:
         )
 
 
-def _outcomes() -> None:
-    for outcome in st.session_state.get(UPLOAD_OUTCOMES, []):
+def _outcomes(collection: str) -> None:
+    """The outcomes of the last batch uploaded into `collection`."""
+    for outcome in st.session_state.get(UPLOAD_OUTCOMES, {}).get(collection, []):
         text = _outcome_markdown(outcome)
         if outcome.status == IngestStatus.INGESTED:
             st.success(text)
@@ -156,6 +163,7 @@ def _open_summary(document_id: int) -> None:
 
 
 def _delete(scholar: Scholar, document_id: int) -> None:
+    st.session_state.pop(UPLOAD_OUTCOMES, None)  # they may report the file deleted now
     with flashed_errors():
         removed = scholar.delete_document(document_id)
         flash("success", f"Deleted {removed.filename}.")

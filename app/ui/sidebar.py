@@ -4,8 +4,10 @@ from pathlib import Path
 
 import streamlit as st
 
+from app.records import counted
 from app.service import DEFAULT_COLLECTION, Scholar
 from app.ui.common import OVERRIDES, flash, flashed_errors, plain, reported_errors
+from rag.conversations import ConversationListing
 
 COLLECTION = "collection"  # session state: the collection picked
 CONVERSATION = "conversation_id"  # session state: the conversation shown, None for a new one
@@ -80,9 +82,12 @@ def _conversations(scholar: Scholar, collection: str) -> None:
     if CONVERSATION not in st.session_state:  # a new browser session, or a reload
         st.session_state[CONVERSATION] = _remembered_conversation({item.id for item in listings})
     current = st.session_state.get(CONVERSATION)
+    shown = next((listing for listing in listings if listing.id == current), None)
+    if shown is not None:
+        _delete_conversation_popover(scholar, shown)
     for listing in listings[:CONVERSATIONS_LISTED]:
         st.button(
-            plain(listing.title),
+            conversation_label(listing),
             key=f"conversation-{listing.id}",
             type="primary" if listing.id == current else "secondary",
             on_click=_open_conversation,
@@ -90,6 +95,34 @@ def _conversations(scholar: Scholar, collection: str) -> None:
             width="stretch",
             help=f"{listing.turns} question(s), started {listing.created_at:%Y-%m-%d %H:%M} UTC",
         )
+
+
+def conversation_label(listing: ConversationListing) -> str:
+    """The conversation's title, escaped, with its start and length: conversations that begin
+    with the same question still read differently."""
+    return (
+        f"{plain(listing.title)} · {listing.created_at:%b %d %H:%M} · "
+        f"{counted(listing.turns, 'question')}"
+    )
+
+
+def _delete_conversation_popover(scholar: Scholar, listing: ConversationListing) -> None:
+    with st.popover("Delete conversation", width="stretch"):
+        st.write(f"Delete the conversation {plain(listing.title)} and its answers?")
+        st.button(
+            "Delete for good",
+            key=f"delete-conversation-{listing.id}",
+            type="primary",
+            on_click=_delete_conversation,
+            args=(scholar, listing),
+        )
+
+
+def _delete_conversation(scholar: Scholar, listing: ConversationListing) -> None:
+    with flashed_errors():
+        scholar.delete_conversation(listing.id)
+        flash("success", f"Deleted the conversation {listing.title}.")
+    _new_conversation()
 
 
 def _remembered_conversation(in_collection: set[int]) -> int | None:
@@ -126,12 +159,29 @@ def _apply(generator: str, sources: int, temperature: float, max_new_tokens: int
     }
     if generator:
         path = Path(generator).expanduser()
-        if not path.exists():
-            st.error(f"{generator} does not exist; give a Hugging Face folder or a GGUF file.")
+        problem = _not_a_model(path)
+        if problem:  # the settings in force stay as they are
+            st.error(
+                plain(
+                    f"{generator} {problem}; give a Hugging Face LLaMA folder (with config.json) "
+                    "or a .gguf file. The generator in use is unchanged."
+                )
+            )
             return
         overrides |= {"generator_path": path, "generator_url": None}  # a path beats a URL
     st.session_state[OVERRIDES] = overrides
     st.rerun()
+
+
+def _not_a_model(path: Path) -> str | None:
+    """What is wrong with `path` as a generator, or None when it looks like one."""
+    if not path.exists():
+        return "does not exist"
+    if path.is_dir():
+        return None if (path / "config.json").is_file() else "is a folder without config.json"
+    if path.suffix.lower() != ".gguf":
+        return "is neither a GGUF file nor a Hugging Face model folder"
+    return None
 
 
 def _new_conversation() -> None:

@@ -1,7 +1,9 @@
 """An answer's sources: each cited passage with its quote, and the PDF page it is on with the
-quote highlighted, opened on demand."""
+quote highlighted (for other files, the page's text with the quote marked), opened on demand."""
 
+import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -10,6 +12,8 @@ from app.export import unique_citations
 from app.page_view import PageImage
 from app.service import Scholar
 from app.ui.common import plain, reported_errors
+from ingest.clean import clean_pages
+from ingest.readers import read_document
 
 CLOSEST_PASSAGES = 3  # shown when an answer cites nothing
 PAGE_WIDTH = 760  # pixels: a whole page readable without scrolling far
@@ -49,7 +53,8 @@ def _source(scholar: Scholar, citation: Mapping[str, Any], key: str) -> None:
     with st.expander(plain(label)):
         st.markdown(f"> {plain(citation['quote'])}")
         st.caption(plain(citation["filename"]))
-        if st.toggle(f"Show page {page}", key=f"page-{key}"):
+        is_pdf = str(citation["filename"]).lower().endswith(".pdf")
+        if st.toggle(f"Show page {page}" if is_pdf else "Show the text", key=f"page-{key}"):
             _page(scholar, citation, page, str(citation["quote"]), key)
 
 
@@ -61,7 +66,8 @@ def _page(scholar: Scholar, citation: Mapping[str, Any], page: int, quote: str, 
 
 
 def show_page(scholar: Scholar, document_id: int, page: int, quote: str, key: str) -> None:
-    """A PDF page with `quote` highlighted where it is found, and the original's download."""
+    """A PDF page with `quote` highlighted where it is found (for another kind of file, the
+    page's text with the quote marked), and the original's download."""
     with reported_errors():
         original = scholar.original(document_id)
         if original.extension == ".pdf":
@@ -70,6 +76,8 @@ def show_page(scholar: Scholar, document_id: int, page: int, quote: str, key: st
             if not shown.highlighted:
                 caption += " (the quote could not be located on the page image)"
             st.image(shown.image, caption=caption, width=PAGE_WIDTH)
+        else:
+            _page_text(str(original.path), original.extension, page, quote)
         st.download_button(
             f"Download {original.filename}",
             data=original.path.read_bytes,  # read when clicked, not on every rerun
@@ -86,3 +94,40 @@ def _page_image(
     """`Scholar.page_image`, kept by the stored file (named by its content hash), page and
     quote: the same page is drawn once, not on every rerun of the app."""
     return _scholar.page_image(document_id, page, quote)
+
+
+def _page_text(original: str, extension: str, page: int, quote: str) -> None:
+    """The text of a page of a file that is not a PDF, escaped, with `quote` marked."""
+    pages = _cleaned_pages(original, extension)
+    if not 1 <= page <= len(pages):
+        st.caption(f"The file has no page {page}.")
+        return
+    text, found = marked(pages[page - 1], quote)
+    with st.container(border=True):
+        st.markdown(text)
+    caption = f"Page {page} of {len(pages)}" if len(pages) > 1 else "The text of the file"
+    if not found:
+        caption += " (the quote could not be located in it)"
+    st.caption(caption)
+
+
+@st.cache_data(max_entries=PAGES_KEPT, show_spinner="Reading the file…")
+def _cleaned_pages(original: str, extension: str) -> list[str]:
+    """The file's pages as ingestion cleaned them (the text its passages were cut from), kept
+    by the stored file, which is named by its content hash."""
+    return clean_pages(read_document(Path(original).read_bytes(), extension).pages)
+
+
+def marked(text: str, quote: str) -> tuple[str, bool]:
+    """`text` as literal Markdown with the first occurrence of `quote` (whatever the whitespace
+    between its words) on a highlighted background; whether it was found."""
+    words = quote.split()
+    found = re.search(r"\s+".join(map(re.escape, words)), text) if words else None
+    if found is None:
+        return plain(text), False
+    # A background directive cannot span lines: each line of the quote gets its own.
+    lines = [
+        f":orange-background[{plain(line)}]" if line.strip() else line
+        for line in found.group().split("\n")
+    ]
+    return plain(text[: found.start()]) + "\n".join(lines) + plain(text[found.end() :]), True

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app.export import summary_markdown
+from app.export import NOTHING_ON_THIS, summary_markdown
 from app.records import DocumentSummary
 from app.service import Scholar
 from app.ui.common import ensure_generator, plain, reported_errors
@@ -77,7 +77,7 @@ def _show(summary: Summary) -> None:
     for section in summary.sections:
         st.subheader(section.heading)
         if not section.points:
-            st.caption("Nothing on this in the document.")
+            st.caption(NOTHING_ON_THIS)
         for point in section.points:
             st.markdown(f"- {plain(point.text)}{_pages(point.pages)}")
 

@@ -10,6 +10,8 @@ from streamlit.testing.v1 import AppTest
 import app.service as app_service
 from app.service import Scholar
 from app.settings import Settings
+from app.ui.common import plain
+from rag.conversations import add_turn, start_conversation
 from tests.conftest import TOPIC_PAGES, TRICKY, PdfMaker, require_shared
 from tests.reliability.test_tricky import EXPECTED, INGESTED, LARGE
 
@@ -122,9 +124,11 @@ def test_an_answer_streams_with_citations_opens_its_page_and_is_kept(
 
     tomorrow = start(settings)
     [conversation] = [b for b in tomorrow.sidebar.button if (b.key or "").startswith("conv")]
-    assert rendered(conversation.label) == "What does the enzyme RuBisCO fix in the Calvin cycle?"
+    question = "What does the enzyme RuBisCO fix in the Calvin cycle?"
+    assert rendered(conversation.label).startswith(f"{question} · ")
+    assert rendered(conversation.label).endswith(" · 1 question")
     conversation.click().run()
-    assert texts(tomorrow.chat_message[0].markdown) == [rendered(conversation.label)]
+    assert texts(tomorrow.chat_message[0].markdown) == [question]
     assert ":blue-badge[" in tomorrow.chat_message[1].markdown[0].value
 
 
@@ -246,3 +250,165 @@ def test_the_tricky_pdfs_uploaded_as_one_batch_each_get_their_outcome(settings: 
             assert any(line.startswith(f"{path.name}: ingested, ") for line in succeeded)
         else:
             assert any(line.startswith(f"{path.name}: failed. {expected}: ") for line in failed)
+
+
+def test_upload_outcomes_stay_with_their_collection_and_go_when_a_document_is_deleted(
+    settings: Settings, scholar: Scholar, tmp_path: Path
+) -> None:
+    note = "Glaciers carve valleys as they move downhill under their own weight, year by year."
+    app = show(start(settings), "Documents")
+    app.file_uploader[0].set_value(("lighthouse.md", HOSTILE.encode(), "text/markdown")).run()
+    assert texts(app.success) == ["lighthouse.md: ingested, 1 page, 1 passage."]
+
+    app.sidebar.text_input(key="new_collection_name").input("Glaciers")
+    next(button for button in app.sidebar.get("button") if button.label == "Create").click().run()
+
+    assert not app.exception, app.exception
+    assert app.sidebar.selectbox(key="collection").value == "Glaciers"
+    assert not any("lighthouse.md" in text for text in alerts(app))
+    assert any("No documents in this collection yet" in text for text in texts(app.info))
+
+    app.file_uploader[0].set_value(("glaciers.md", note.encode(), "text/markdown")).run()
+    assert texts(app.success) == ["glaciers.md: ingested, 1 page, 1 passage."]
+    app.sidebar.selectbox(key="collection").set_value("default").run()
+    assert texts(app.success) == ["lighthouse.md: ingested, 1 page, 1 passage."]
+
+    [document] = scholar.documents("default")
+    app.button(key=f"delete-{document.id}").click().run()
+
+    assert not app.exception, app.exception
+    assert texts(app.success) == ["Deleted lighthouse.md."]
+    app.sidebar.selectbox(key="collection").set_value("Glaciers").run()
+    assert not any("ingested" in text for text in alerts(app))
+
+
+def alerts(app: AppTest) -> list[str]:
+    """Every success, info, warning and error message on the page, as it reads."""
+    return texts([*app.success, *app.info, *app.warning, *app.error])
+
+
+def test_a_generator_path_that_is_not_a_model_is_refused_and_the_previous_one_kept(
+    settings: Settings, tmp_path: Path
+) -> None:
+    folder = tmp_path / "tiny-llama"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a model")
+    empty = tmp_path / "empty-folder"
+    empty.mkdir()
+    app = start(settings)
+
+    def apply(path: Path) -> list[str]:
+        generator = next(field for field in app.sidebar.text_input if field.label == "Generator")
+        generator.input(str(path))
+        next(button for button in app.sidebar.get("button") if button.label == "Apply").click()
+        app.run()
+        assert not app.exception, app.exception
+        return texts(app.sidebar.error)
+
+    assert apply(folder) == []
+    assert any("Model: tiny-llama on " in caption for caption in texts(app.sidebar.caption))
+
+    for refused, problem in [
+        (notes, "is neither a GGUF file nor a Hugging Face model folder"),
+        (empty, "is a folder without config.json"),
+    ]:
+        [error] = apply(refused)
+        assert error.startswith(f"{refused} {problem}; give a Hugging Face LLaMA folder")
+        assert "(with config.json) or a .gguf file" in error
+        assert app.session_state["settings_overrides"]["generator_path"] == folder
+        assert any("Model: tiny-llama on " in caption for caption in texts(app.sidebar.caption))
+
+
+def test_the_open_conversation_is_deleted_and_same_titles_read_differently(
+    settings: Settings, scholar: Scholar, make_pdf: PdfMaker
+) -> None:
+    list(scholar.ingest([make_pdf("topics.pdf", TOPIC_PAGES)]))
+    question = "What does the enzyme RuBisCO fix?"
+    with scholar.store.session(write=True) as session:
+        ids = [start_conversation(session, scholar.collection_id("default"), question)]
+        ids.append(start_conversation(session, scholar.collection_id("default"), question))
+        for conversation, turns in zip(ids, (1, 2), strict=True):
+            for _ in range(turns):
+                add_turn(session, conversation, question, "It fixes carbon.", stored_answer())
+    app = start(settings)
+
+    listed = [b for b in app.sidebar.button if (b.key or "").startswith("conversation-")]
+    labels = [rendered(button.label) for button in listed]
+    assert len(labels) == 2 and len(set(labels)) == 2
+    assert all(label.startswith(f"{question} · ") for label in labels)
+    assert not [b for b in app.sidebar.button if (b.key or "").startswith("delete-conv")]
+    app.button(key=f"conversation-{ids[1]}").click().run()
+    assert len(app.chat_message) == 4
+
+    app.button(key=f"delete-conversation-{ids[1]}").click().run()
+
+    assert not app.exception, app.exception
+    assert f"Deleted the conversation {question}" in " ".join(texts(app.success))
+    assert [listing.id for listing in scholar.conversations()] == [ids[0]]
+    assert app.session_state["conversation_id"] is None
+    assert len(app.chat_message) == 0  # a new conversation
+    listed = [b for b in app.sidebar.button if (b.key or "").startswith("conversation-")]
+    assert [button.key for button in listed] == [f"conversation-{ids[0]}"]
+
+
+def stored_answer() -> dict[str, object]:
+    """A stored answer's details, as `Answer.to_json` writes them, citing nothing."""
+    return {
+        "answer": "It fixes carbon.",
+        "found": True,
+        "citations": [],
+        "evidence": [],
+        "unsupported_sentences": [],
+        "retrieved": [],
+        "timings": {"retrieve_ms": 12.0},
+        "quoted": False,
+    }
+
+
+LAMP = "The lamp of the Zanzibar lighthouse burns paraffin oil and turns once every ten seconds."
+CITED_QUESTION = "What oil does the lamp burn?"
+
+
+def store_cited_markdown(scholar: Scholar, folder: Path) -> int:
+    """lighthouse.md ingested, and a stored answer citing its lamp sentence: the conversation."""
+    notes = folder / "lighthouse.md"
+    notes.write_text(HOSTILE)
+    [outcome] = list(scholar.ingest([notes]))
+    citation = {
+        "n": 1,
+        "document_id": outcome.document_id,
+        "filename": "lighthouse.md",
+        "title": "lighthouse",
+        "page": 1,
+        "quote": LAMP,
+    }
+    with scholar.store.session(write=True) as session:
+        conversation = start_conversation(session, scholar.collection_id("default"), CITED_QUESTION)
+        details = stored_answer() | {"answer": "Paraffin oil [1].", "citations": [citation]}
+        add_turn(session, conversation, CITED_QUESTION, "Paraffin oil [1].", details)
+    return conversation
+
+
+def test_a_cited_markdown_source_shows_its_text_with_the_quote_marked(
+    settings: Settings, scholar: Scholar, tmp_path: Path
+) -> None:
+    conversation = store_cited_markdown(scholar, tmp_path)
+    app = start(settings)
+    app.button(key=f"conversation-{conversation}").click().run()
+
+    source = app.chat_message[1].expander[0]
+    assert [toggle.label for toggle in source.toggle] == ["Show the text"]
+    source.toggle[0].set_value(True).run()
+
+    assert not app.exception, app.exception
+    source = app.chat_message[1].expander[0]
+    assert not source.error, source.error
+    assert not source.get("image")
+    [page_text] = [m.value for m in source.markdown if ":orange-background[" in m.value]
+    assert f":orange-background[{plain(LAMP)}]" in page_text
+    assert re.search(r"(?<!\\)<", page_text) is None  # the document's HTML stays text
+    assert "<script>window.pwned = 1</script>" in rendered(page_text)
+    assert "The text of the file" in texts(source.caption)
+    assert source.get("download_button")[0].label == "Download lighthouse.md"

@@ -26,7 +26,7 @@ from app.settings import Settings
 from app.ui.chat import BLANK_QUESTION_HINT
 from rag.conversations import add_turn, start_conversation
 from rag.store import StoredSummary
-from tests.app.ui.test_app import APP, HOSTILE
+from tests.app.ui.test_app import APP, CITED_QUESTION, HOSTILE, LAMP, store_cited_markdown
 from tests.conftest import PAPERS, TOPIC_PAGES, TRICKY, PdfMaker, require_shared
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package: Playwright's own browser download fails here
@@ -354,3 +354,57 @@ def test_an_upload_cut_off_by_a_reload_is_reported_and_nothing_is_stored(
     scholar = Scholar(settings)
     wait_until(lambda: not scholar.documents("default"), 60_000)  # the cut-off run rolled back
     scholar.store.dispose()
+
+
+def test_unsupported_files_in_a_batch_each_get_a_failure_and_the_rest_is_ingested(
+    page: Page, tmp_path: Path
+) -> None:
+    notes = tmp_path / "notes.md"
+    notes.write_text("Glaciers carve valleys as they move downhill under their own weight.")
+    report = tmp_path / "report.docx"
+    report.write_bytes(b"PK\x03\x04 a Word document, zipped")
+    table = tmp_path / "table.csv"
+    table.write_text("glacier,length_km\nAletsch,23\n")
+    page.get_by_role("radiogroup").get_by_text("Documents").click()
+    expect(page.get_by_text("Supported: .htm, .html")).to_be_visible()
+
+    page.locator("input[type=file]").set_input_files([str(report), str(notes), str(table)])
+
+    expect(page.get_by_text("notes.md: ingested, 1 page, 1 passage.")).to_be_visible(
+        timeout=ANSWER_TIMEOUT_MS
+    )
+    for name in ("report.docx", "table.csv"):
+        failure = page.get_by_test_id("stAlert").filter(has_text=f"{name}: failed.")
+        expect(failure).to_have_count(1)
+        extension = name.rsplit(".", 1)[1]
+        expect(failure).to_contain_text(
+            f"unsupported type: '.{extension}' files are not supported; use one of .htm, .html"
+        )
+
+
+@pytest.fixture
+def cited_markdown(scholar: Scholar, tmp_path: Path) -> str:
+    """lighthouse.md and a stored answer citing it, made before the server starts (a test
+    names this fixture before `page`); the question asked."""
+    store_cited_markdown(scholar, tmp_path)
+    return CITED_QUESTION
+
+
+def test_a_cited_markdown_source_shows_its_text_with_the_quote_highlighted(
+    cited_markdown: str, page: Page
+) -> None:
+    page.get_by_test_id("stSidebar").get_by_role("button", name=cited_markdown).click()
+    answer = page.get_by_test_id("stChatMessage").nth(1)
+    source = answer.get_by_test_id("stExpander").first
+    source.locator("summary").click()
+    expect(source.get_by_text("Show page")).to_have_count(0)
+
+    turn_on(source.get_by_role("switch"), source.get_by_text("Show the text"))
+
+    expect(source.get_by_text("The text of the file")).to_be_visible(timeout=60_000)
+    highlight = source.locator("span", has_text=LAMP).last
+    expect(highlight).to_have_text(LAMP)
+    assert highlight.evaluate("e => getComputedStyle(e).backgroundColor") != "rgba(0, 0, 0, 0)"
+    expect(source.get_by_text("<script>window.pwned = 1</script>", exact=False)).to_be_visible()
+    expect(source.get_by_text(":orange-background")).to_have_count(0)
+    expect(source.get_by_text("Download lighthouse.md")).to_be_visible()
