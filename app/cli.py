@@ -91,7 +91,8 @@ def _line(outcome: FileOutcome) -> str:
             f"(document {outcome.document_id})"
         )
     elif outcome.status == IngestStatus.DUPLICATE:
-        detail = f"already ingested as document {outcome.document_id}; nothing changed"
+        named = f" ({outcome.duplicate_of})" if outcome.duplicate_of else ""
+        detail = f"already ingested as document {outcome.document_id}{named}; nothing changed"
     else:
         detail = outcome.error or "unknown error"
     return f"{outcome.status:<9}  {outcome.source}: {detail}"

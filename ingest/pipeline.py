@@ -67,6 +67,7 @@ class FileOutcome:
     error: str | None = None
     reason: FailureReason | None = None
     seconds: dict[str, float] = field(default_factory=dict)  # per stage: read, chunk, embed, index
+    duplicate_of: str | None = None  # the file name the same content was ingested under
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -76,6 +77,7 @@ class FileOutcome:
             "pages": self.pages,
             "chunks": self.chunks,
             "error": self.error,
+            "duplicate_of": self.duplicate_of,
         }
 
 
@@ -399,4 +401,5 @@ def _duplicate(source: str, existing: Document) -> FileOutcome:
         document_id=existing.id,
         pages=existing.pages,
         chunks=existing.chunk_count,
+        duplicate_of=existing.filename,
     )

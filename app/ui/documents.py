@@ -1,5 +1,7 @@
 """The documents view: uploads with a status per file, and the collection's document list."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from app.records import DocumentSummary, counted
@@ -122,8 +124,15 @@ def _outcome_markdown(outcome: FileOutcome) -> str:
         sizes = f"{counted(outcome.pages, 'page')}, {counted(outcome.chunks, 'passage')}"
         return f"{source}: ingested, {sizes}."
     if outcome.status == IngestStatus.DUPLICATE:
-        return f"{source}: already in this collection, nothing changed."
+        return f"{source}: already in this collection{_as(outcome)}, nothing changed."
     return f"{source}: failed. {plain_with_code(outcome.error or '')}"
+
+
+def _as(duplicate: FileOutcome) -> str:
+    """' as NAME' where the same content was ingested under another file name."""
+    if duplicate.duplicate_of in (None, Path(duplicate.source).name):
+        return ""
+    return f" as {plain(str(duplicate.duplicate_of))}"
 
 
 def _document_row(scholar: Scholar, document: DocumentSummary) -> None:

@@ -39,6 +39,7 @@ def test_ingest_search_docs_delete_round_trip(
         "pages": 4,
         "chunks": 4,
         "error": None,
+        "duplicate_of": "topics.pdf",
     }
 
     code, out, _ = run(

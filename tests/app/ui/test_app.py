@@ -84,7 +84,11 @@ def test_uploads_get_a_status_each_and_appear_in_the_document_list(
     assert any("4 pages · 4 passages" in caption for caption in texts(app.caption))
 
     app.file_uploader[0].set_value(("again.pdf", pdf, "application/pdf")).run()
-    assert "again.pdf: already in this collection, nothing changed." in texts(app.info)
+    assert "again.pdf: already in this collection as topics.pdf, nothing changed." in texts(
+        app.info
+    )
+    app.file_uploader[0].set_value(("topics.pdf", pdf, "application/pdf")).run()
+    assert "topics.pdf: already in this collection, nothing changed." in texts(app.info)
 
 
 def test_an_answer_streams_with_citations_opens_its_page_and_is_kept(
