@@ -1,4 +1,5 @@
-"""A PDF page rendered as an image with a quoted passage highlighted on it.
+"""A PDF page rendered as an image with a quoted passage highlighted on it; the pages of
+another kind of file as the text its passages were cut from.
 
 The quote comes from cleaned text (ligatures expanded, hyphenation joined, accents composed), so
 it is matched against the page's characters on letters and digits alone, case-folded; each
@@ -11,6 +12,9 @@ from pathlib import Path
 
 import pypdfium2 as pdfium
 from PIL import Image, ImageDraw
+
+from ingest.clean import clean_pages
+from ingest.readers import read_document
 
 RENDER_SCALE = 1.6  # 72 dpi * 1.6: readable in a browser column without a huge image
 HIGHLIGHT = (255, 213, 0, 90)  # translucent yellow
@@ -27,6 +31,11 @@ class PageImage:
 
 class PageViewError(Exception):
     """The page cannot be shown (not a PDF, page out of range, unreadable file)."""
+
+
+def text_pages(path: Path, extension: str) -> list[str]:
+    """The pages of a stored file that is not a PDF, read and cleaned as ingestion does."""
+    return clean_pages(read_document(path.read_bytes(), extension).pages)
 
 
 def render_page(pdf_path: Path, page: int, quote: str, password: str | None = None) -> PageImage:

@@ -180,6 +180,18 @@ def seen_tokens(
     return seen
 
 
+def model_path_problem(path: Path) -> str | None:
+    """What keeps `path` from being a model that `load_generator` reads, or None: a GGUF file,
+    or a Hugging Face folder with its config.json."""
+    if not path.exists():
+        return "does not exist"
+    if path.is_dir():
+        return None if (path / "config.json").is_file() else "is a folder without config.json"
+    if path.suffix.lower() != ".gguf":
+        return "is neither a GGUF file nor a Hugging Face model folder"
+    return None
+
+
 def load_generator(
     path: Path, models_dir: Path, options: GeneratorOptions | None = None
 ) -> Generator:
@@ -189,14 +201,10 @@ def load_generator(
     load (`model.prepared`).
     """
     options = options or GeneratorOptions()
-    if path.is_file():
-        if path.suffix.lower() != ".gguf":
-            raise ValueError(f"{path} is neither a GGUF file nor a Hugging Face model folder")
-        folder = converted_folder(path, models_dir)
-    elif (path / "config.json").exists():
-        folder = path
-    else:
-        raise FileNotFoundError(f"{path} is neither a GGUF file nor a Hugging Face model folder")
+    if model_path_problem(path):
+        error = ValueError if path.is_file() else FileNotFoundError
+        raise error(f"{path} is neither a GGUF file nor a Hugging Face model folder")
+    folder = converted_folder(path, models_dir) if path.is_file() else path
     config = read_hf_config(folder)
     device = torch.device(options.device)
     plan = plan_for(device, options.precision)

@@ -7,6 +7,7 @@ import streamlit as st
 from app.records import counted
 from app.service import DEFAULT_COLLECTION, Scholar
 from app.ui.common import OVERRIDES, flash, flashed_errors, plain, reported_errors
+from model.generator import model_path_problem
 from rag.conversations import ConversationListing
 
 COLLECTION = "collection"  # session state: the collection picked
@@ -159,7 +160,7 @@ def _apply(generator: str, sources: int, temperature: float, max_new_tokens: int
     }
     if generator:
         path = Path(generator).expanduser()
-        problem = _not_a_model(path)
+        problem = model_path_problem(path)
         if problem:  # the settings in force stay as they are
             st.error(
                 plain(
@@ -171,17 +172,6 @@ def _apply(generator: str, sources: int, temperature: float, max_new_tokens: int
         overrides |= {"generator_path": path, "generator_url": None}  # a path beats a URL
     st.session_state[OVERRIDES] = overrides
     st.rerun()
-
-
-def _not_a_model(path: Path) -> str | None:
-    """What is wrong with `path` as a generator, or None when it looks like one."""
-    if not path.exists():
-        return "does not exist"
-    if path.is_dir():
-        return None if (path / "config.json").is_file() else "is a folder without config.json"
-    if path.suffix.lower() != ".gguf":
-        return "is neither a GGUF file nor a Hugging Face model folder"
-    return None
 
 
 def _new_conversation() -> None:

@@ -9,11 +9,9 @@ from typing import Any
 import streamlit as st
 
 from app.export import unique_citations
-from app.page_view import PageImage
+from app.page_view import PageImage, text_pages
 from app.service import Scholar
 from app.ui.common import plain, reported_errors
-from ingest.clean import clean_pages
-from ingest.readers import read_document
 
 CLOSEST_PASSAGES = 3  # shown when an answer cites nothing
 PAGE_WIDTH = 760  # pixels: a whole page readable without scrolling far
@@ -115,7 +113,7 @@ def _page_text(original: str, extension: str, page: int, quote: str) -> None:
 def _cleaned_pages(original: str, extension: str) -> list[str]:
     """The file's pages as ingestion cleaned them (the text its passages were cut from), kept
     by the stored file, which is named by its content hash."""
-    return clean_pages(read_document(Path(original).read_bytes(), extension).pages)
+    return text_pages(Path(original), extension)
 
 
 def marked(text: str, quote: str) -> tuple[str, bool]:
