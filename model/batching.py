@@ -273,9 +273,9 @@ class Scheduler:
         pads = [active.pad for active in self._rows]
         exact = any(active.ticket.params.reads_all_logits for active in self._rows)
         set_exact_logits(self._model, exact)
-        flat = flat_step_for(self._model) if len(self._rows) == 1 else None
-        if flat is not None:  # one stream, a local server's usual case
-            self._logits = flat(tokens, self._slot, first=pads[0])
+        flat = flat_step_for(self._model)
+        if flat is not None:
+            self._logits = flat(tokens, self._slot, pads)
         else:
             cache_pos = torch.tensor([self._slot], device=self._device)
             pad = torch.tensor(pads, device=self._device)

@@ -28,8 +28,8 @@ class Engine:
     On CUDA the decode step is compiled by torch.compile in `reduce-overhead` mode: the
     network's kernels are fused and one step is replayed as a single CUDA graph. The graph reads
     the whole preallocated cache (static shapes), masked by position. On CPU the step runs
-    eagerly and attends only over the positions written so far; one row of a 4-bit model
-    decodes through `FlatDecodeStep`, the same kernels without the modules around them.
+    eagerly and attends only over the positions written so far; a 4-bit model decodes through
+    `FlatDecodeStep`, the same kernels without the modules around them.
     If the compiled step fails (no compiler, an unsupported GPU, memory for the graph), decoding
     goes on eagerly with a warning: slower, not broken.
     """
@@ -43,6 +43,7 @@ class Engine:
         if self.captured:
             self._decode = torch.compile(self._decode_step, mode="reduce-overhead", fullgraph=True)
         self._pad = torch.zeros(1, dtype=torch.long, device=device)
+        self._firsts: list[int] = [0]  # `_pad` as a list, for the flat step
         self._padded = False
         # The decode step's cache slot, written in place: a new tensor from a Python int would
         # be a host-to-device copy that waits for the GPU's queued work every step.
@@ -71,6 +72,7 @@ class Engine:
         """Write `tokens` (bs, seqlen) from slot 0; return the last logits (bs, vocab)."""
         self._padded = bool(pad.any())
         tokens, self._pad = tokens.to(self.device), pad.to(self.device)
+        self._firsts = pad.tolist()
         seqlen = tokens.shape[1]
         if self._padded and seqlen >= ALONE_FROM:
             rows = [tokens[row : row + 1, start:] for row, start in enumerate(pad.tolist())]
@@ -97,9 +99,9 @@ class Engine:
     @torch.inference_mode()
     def decode(self, tokens: Tensor, slot: int) -> Tensor:
         """Write one token per row (bs,) at cache slot `slot`; return the logits (bs, vocab)."""
-        flat = flat_step_for(self.model) if tokens.numel() == 1 and not self._padded else None
+        flat = flat_step_for(self.model)
         if flat is not None:
-            return flat(tokens, slot)
+            return flat(tokens, slot, self._firsts)
         cache_pos = self._slot.fill_(slot)
         if self.captured:
             try:

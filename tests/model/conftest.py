@@ -2,7 +2,7 @@
 converted once per test session."""
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -136,17 +136,17 @@ def hf_default(default_fp32: Generator) -> LlamaForCausalLM:
 
 
 @pytest.fixture
-def flat_steps(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
-    """The (slot, first slot of the row) of every step that the flat decode step ran, from here
+def flat_steps(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, tuple[int, ...]]]:
+    """The (slot, first slot of each row) of every step that the flat decode step ran, from here
     on."""
-    steps: list[tuple[int, int]] = []
+    steps: list[tuple[int, tuple[int, ...]]] = []
     real_call = FlatDecodeStep.__call__
 
     def recorded(
-        step: FlatDecodeStep, token: torch.Tensor, slot: int, first: int = 0
+        step: FlatDecodeStep, tokens: torch.Tensor, slot: int, firsts: Sequence[int]
     ) -> torch.Tensor:
-        steps.append((slot, first))
-        return real_call(step, token, slot, first)
+        steps.append((slot, tuple(firsts)))
+        return real_call(step, tokens, slot, firsts)
 
     monkeypatch.setattr(FlatDecodeStep, "__call__", recorded)
     return steps

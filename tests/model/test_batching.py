@@ -1,5 +1,5 @@
-"""The server's scheduler on the real default model: a row decoding alone takes the flat step,
-padded or not, and every request gets the text it would get alone."""
+"""The server's scheduler on the real default model: its rows decode through the flat step, padded
+or not, alone or together, and every request gets the text it would get alone."""
 
 from collections.abc import Iterator
 
@@ -33,7 +33,7 @@ def alone(generator: Generator, prompt: list[int], new_tokens: int) -> str:
 
 
 def test_one_stream_decodes_through_the_flat_step(
-    scheduler: Scheduler, default_auto: Generator, flat_steps: list[tuple[int, int]]
+    scheduler: Scheduler, default_auto: Generator, flat_steps: list[tuple[int, tuple[int, ...]]]
 ) -> None:
     expected = alone(default_auto, LONG, 12)
     flat_steps.clear()
@@ -41,13 +41,13 @@ def test_one_stream_decodes_through_the_flat_step(
     scheduler.start()
     assert text_of(ticket) == expected
     if default_auto.plan.int4:
-        assert flat_steps == [(slot, 0) for slot in range(len(LONG), len(LONG) + 11)]
+        assert flat_steps == [(slot, (0,)) for slot in range(len(LONG), len(LONG) + 11)]
     else:
         assert not flat_steps
 
 
 def test_a_padded_row_left_alone_decodes_flat_from_its_first_slot(
-    scheduler: Scheduler, default_auto: Generator, flat_steps: list[tuple[int, int]]
+    scheduler: Scheduler, default_auto: Generator, flat_steps: list[tuple[int, tuple[int, ...]]]
 ) -> None:
     """Admitted together, the short prompt is padded to the long one's width; once the long
     request finishes, the short one's row decodes alone, its tokens starting after the pad."""
@@ -61,8 +61,9 @@ def test_a_padded_row_left_alone_decodes_flat_from_its_first_slot(
     assert scheduler.stats.max_batch == 2
     if default_auto.plan.int4:
         pad = len(LONG) - len(SHORT)
-        assert flat_steps and {first for _, first in flat_steps} == {pad}
-        assert len(flat_steps) == 12 - 3
+        together = [(slot, (0, pad)) for slot in range(len(LONG), len(LONG) + 2)]
+        alone_after = [(slot, (pad,)) for slot in range(len(LONG) + 2, len(LONG) + 11)]
+        assert flat_steps == together + alone_after
     else:
         assert not flat_steps
 
