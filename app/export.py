@@ -8,15 +8,19 @@ from rag.summarize import Summary
 
 NOTHING_ON_THIS = "Nothing on this in the document."  # a summary section without a point
 
+Citation = Mapping[str, Any]  # as `rag.citations.Citation.to_json` writes it
+
 
 def answer_markdown(question: str, details: Mapping[str, Any]) -> str:
     """One question and its answer: the text, the sources it cites with quotes, the evidence."""
     lines = [f"## {_one_line(question)}", "", str(details["answer"]).strip(), ""]
     # As the app lists them: the sources of the answer's markers and of its evidence.
-    citations = unique_citations([*details.get("citations", []), *details.get("evidence", [])])
-    if citations:
+    sources = cited_sources([*details.get("citations", []), *details.get("evidence", [])])
+    if sources:
         lines += ["### Sources", ""]
-        lines += [_citation_line(citation) for citation in citations]
+        for first, *more in sources:
+            lines.append(_citation_line(first))
+            lines += [f"  - p. {cited['page']}: “{cited['quote']}”" for cited in more]
         lines.append("")
     evidence = [] if details.get("quoted") else details.get("evidence", [])  # else: the answer
     if evidence:
@@ -46,23 +50,24 @@ def summary_markdown(title: str, summary: Summary) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _citation_line(citation: Mapping[str, Any]) -> str:
+def _citation_line(citation: Citation) -> str:
     return (
         f"- [{citation['n']}] {citation['title']} ({citation['filename']}), "
         f"p. {citation['page']}: “{citation['quote']}”"
     )
 
 
-def _quote_line(citation: Mapping[str, Any]) -> str:
+def _quote_line(citation: Citation) -> str:
     return f"“{citation['quote']}” [{citation['n']}] ({citation['title']}, p. {citation['page']})"
 
 
-def unique_citations(citations: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """One citation per source number, in number order."""
-    seen: dict[int, Mapping[str, Any]] = {}
+def cited_sources(citations: Sequence[Citation]) -> list[list[Citation]]:
+    """The citations grouped by source number, in number order, each quote once: several
+    sentences of an answer may cite one source, each with its own quote."""
+    sources: dict[int, dict[str, Citation]] = {}
     for citation in citations:
-        seen.setdefault(int(citation["n"]), citation)
-    return [seen[n] for n in sorted(seen)]
+        sources.setdefault(int(citation["n"]), {}).setdefault(str(citation["quote"]), citation)
+    return [list(sources[n].values()) for n in sorted(sources)]
 
 
 def _pages(pages: Sequence[int]) -> str:

@@ -9,14 +9,27 @@ import streamlit as st
 from app.export import answer_markdown, conversation_markdown
 from app.records import DocumentSummary
 from app.service import Scholar
-from app.ui.common import ensure_generator, labelled, plain, reported_errors
+from app.ui.common import (
+    cut_off,
+    ensure_generator,
+    flash,
+    kept_in_address,
+    labelled,
+    plain,
+    reported_errors,
+)
 from app.ui.documents import VIEW
 from app.ui.sidebar import CONVERSATION
 from app.ui.sources import render_evidence, render_sources
+from rag.answer import Answer
 from rag.conversations import StoredTurn
 
 ASK_WITHIN = "ask_within"  # session state: the documents a question is restricted to
 BLANK_QUESTION_HINT = "Type a question to ask it."
+WRITING_NOTE = "Finding passages and writing the answer… Clicking elsewhere in the app stops it."
+# The page's address holds the question being answered until its answer is saved: a run that
+# finds it there follows one that was cut off (a reload, or a click while the answer streamed).
+ASKING_PARAM = "asking"
 
 
 def render_chat(scholar: Scholar, collection: str, documents: list[DocumentSummary]) -> None:
@@ -105,10 +118,36 @@ def _ask(scholar: Scholar, collection: str, question: str, conversation_id: int 
     with st.chat_message("user"):
         st.markdown(plain(question))
     with st.chat_message("assistant"), reported_errors():
-        ensure_generator(scholar)
-        selected = st.session_state.get(ASK_WITHIN) or None
-        stream = scholar.ask(question, collection, selected, conversation_id)
-        st.write_stream(plain(piece) for piece in stream)
-        if stream.answer is not None:
-            st.session_state[CONVERSATION] = stream.answer.conversation_id
+        note = st.empty()
+        note.caption(WRITING_NOTE)
+        try:
+            with kept_in_address(ASKING_PARAM, question):
+                answer = _streamed_answer(scholar, collection, question, conversation_id)
+        except Exception:
+            note.empty()
+            raise
+        if answer is not None:
+            st.session_state[CONVERSATION] = answer.conversation_id
             st.rerun()
+
+
+def _streamed_answer(
+    scholar: Scholar, collection: str, question: str, conversation_id: int | None
+) -> Answer | None:
+    """The answer written into the page as the model writes it; saved when it is complete."""
+    ensure_generator(scholar)
+    selected = st.session_state.get(ASK_WITHIN) or None
+    stream = scholar.ask(question, collection, selected, conversation_id)
+    st.write_stream(plain(piece) for piece in stream)
+    return stream.answer
+
+
+def report_interrupted_question() -> None:
+    """Say so when the last run was cut off while it answered a question (nothing was saved)."""
+    for question in cut_off(ASKING_PARAM):
+        flash(
+            "warning",
+            f"Your question “{question}” was not answered: its answer was stopped because the page "
+            "was reloaded or something else was clicked while it was being written, and nothing "
+            "of it was saved. Ask it again.",
+        )

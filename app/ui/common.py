@@ -98,6 +98,28 @@ def flashed_errors() -> Iterator[None]:
         flash("error", _readable(error))
 
 
+@contextmanager
+def kept_in_address(name: str, value: str | list[str]) -> Iterator[None]:
+    """`value` in the page's address under `name` while the block runs (the block may change
+    it). Streamlit stops a run that a reload or a click cuts off with a BaseException, which
+    leaves it there: the next run finds it with `cut_off`."""
+    st.query_params[name] = value
+    try:
+        yield
+    except Exception:
+        del st.query_params[name]
+        raise
+    del st.query_params[name]
+
+
+def cut_off(name: str) -> list[str]:
+    """What a run cut off inside `kept_in_address(name, ...)` left in the address (once)."""
+    values = st.query_params.get_all(name)
+    if values:
+        del st.query_params[name]
+    return values
+
+
 def show_flashes() -> None:
     shown = {"success": st.success, "info": st.info, "warning": st.warning, "error": st.error}
     for kind, message in st.session_state.pop(FLASHES, []):

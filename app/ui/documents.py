@@ -6,7 +6,7 @@ import streamlit as st
 
 from app.records import DocumentSummary, counted
 from app.service import Scholar
-from app.ui.common import flash, flashed_errors, plain, plain_with_code
+from app.ui.common import cut_off, flash, flashed_errors, kept_in_address, plain, plain_with_code
 from ingest.pipeline import FileOutcome, IngestStatus
 from ingest.readers import SUPPORTED_EXTENSIONS
 from rag.store import DocumentStatus
@@ -19,8 +19,9 @@ SUMMARY_DOCUMENT = "summary_document"  # session state: the document the summari
 # session state: (document id, refresh): a summary asked for, made by the next run
 SUMMARY_REQUEST = "summary_request"
 VIEW = "view"  # session state: the main view's name
-# The page's address names the file being ingested until it is done: a run that finds it there
-# follows one that was cut off (a reload, a closed tab, a click during the upload).
+# The page's address names the batch's files not yet ingested (the first is being ingested) until
+# it is done: a run that finds them there follows one that was cut off (a reload, a closed tab, a
+# click during the upload).
 UPLOADING_PARAM = "uploading"
 SUPPORTED_TYPES = "Supported: " + ", ".join(sorted(SUPPORTED_EXTENSIONS))
 STAGE_SHARE = {"read": (0.0, 0.4), "embed": (0.4, 1.0)}  # of a file's progress bar
@@ -57,10 +58,12 @@ def _uploads(scholar: Scholar, collection: str) -> None:
     )
     if not uploads:
         return
-    outcomes = []
-    for upload in uploads:
-        outcomes.append(_ingest_one(scholar, collection, upload.name, upload.getvalue(), password))
-    st.session_state.setdefault(UPLOAD_OUTCOMES, {})[collection] = outcomes
+    outcomes = st.session_state.setdefault(UPLOAD_OUTCOMES, {})[collection] = []
+    with kept_in_address(UPLOADING_PARAM, [upload.name for upload in uploads]):
+        for number, upload in enumerate(uploads):  # each outcome kept as it comes
+            st.query_params[UPLOADING_PARAM] = [waiting.name for waiting in uploads[number:]]
+            data = upload.getvalue()
+            outcomes.append(_ingest_one(scholar, collection, upload.name, data, password))
     st.session_state[UPLOAD_ROUND] = round_number + 1
     st.rerun()
 
@@ -77,13 +80,7 @@ def _ingest_one(
             noun = "pages read" if stage == "read" else "passages embedded"
             bar.progress(min(fraction, 1.0), text=f"{done} of {total} {noun}")
 
-        st.query_params[UPLOADING_PARAM] = filename
-        try:
-            outcome = scholar.ingest_content(data, filename, collection, password or None, progress)
-        except Exception:  # an error; a cut-off run stops with a BaseException and keeps it
-            del st.query_params[UPLOADING_PARAM]
-            raise
-        del st.query_params[UPLOADING_PARAM]
+        outcome = scholar.ingest_content(data, filename, collection, password or None, progress)
         failed = outcome.status == IngestStatus.FAILED
         status.update(
             label=_outcome_markdown(outcome),
@@ -94,15 +91,20 @@ def _ingest_one(
 
 
 def report_interrupted_upload() -> None:
-    """Say so when the last run was cut off while it ingested a file (nothing of it is kept)."""
-    filename = st.query_params.get(UPLOADING_PARAM)
-    if filename:
-        del st.query_params[UPLOADING_PARAM]
-        flash(
-            "warning",
-            f"{filename} was not added: its upload was cut off (the page was reloaded or left, "
-            "or something else was clicked meanwhile), and nothing of it was stored. Add it again.",
-        )
+    """Say so when the last run was cut off while it ingested a batch: the file being ingested
+    then (nothing of it is kept) and the ones after it were not added."""
+    filenames = cut_off(UPLOADING_PARAM)
+    if not filenames:
+        return
+    st.session_state[UPLOAD_ROUND] = st.session_state.get(UPLOAD_ROUND, 0) + 1  # not again
+    cut, *unstarted = filenames
+    message = (
+        f"{cut} was not added: its upload was cut off (the page was reloaded or left, or "
+        "something else was clicked meanwhile), and nothing of it was stored."
+    )
+    if unstarted:
+        message += f" Not started either: {', '.join(unstarted)}."
+    flash("warning", f"{message} Add {'them' if unstarted else 'it'} again.")
 
 
 def _outcomes(collection: str) -> None:

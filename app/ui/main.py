@@ -3,11 +3,11 @@
 import streamlit as st
 
 from app.service import Scholar
-from app.ui.chat import render_chat
+from app.ui.chat import render_chat, report_interrupted_question
 from app.ui.common import current_settings, reported_errors, scholar_for, show_flashes
 from app.ui.documents import VIEW, render_documents, report_interrupted_upload
 from app.ui.sidebar import render_sidebar
-from app.ui.summaries import render_summaries
+from app.ui.summaries import render_summaries, report_interrupted_summary
 from rag.store import DocumentStatus
 
 VIEWS = ("Chat", "Documents", "Summaries")
@@ -19,7 +19,10 @@ def run() -> None:
     with reported_errors():
         scholar = scholar_for(current_settings())
         _health_once(scholar)
-        report_interrupted_upload()  # before the sidebar rewrites the page's address
+        # Before the sidebar rewrites the page's address:
+        report_interrupted_upload()
+        report_interrupted_question()
+        report_interrupted_summary()
         existing = scholar.collection_names()
         collection = render_sidebar(scholar, existing)
         show_flashes()

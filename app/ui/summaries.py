@@ -5,12 +5,22 @@ import streamlit as st
 from app.export import NOTHING_ON_THIS, summary_markdown
 from app.records import DocumentSummary
 from app.service import Scholar
-from app.ui.common import ensure_generator, plain, reported_errors
+from app.ui.common import (
+    cut_off,
+    ensure_generator,
+    flash,
+    kept_in_address,
+    plain,
+    reported_errors,
+)
 from app.ui.documents import SUMMARY_DOCUMENT, SUMMARY_REQUEST
 from app.ui.sources import show_page
 from rag.summarize import Summary, SummaryPoint
 
 SUMMARIZE_BUTTON = "summarize-document"
+# The page's address names the document being summarized until its summary is stored: a run that
+# finds it there follows one that was cut off (a reload, or a click while the summary was made).
+SUMMARIZING_PARAM = "summarizing"
 
 
 def render_summaries(scholar: Scholar, documents: list[DocumentSummary]) -> None:
@@ -60,16 +70,28 @@ def _request_summary(document_id: int, refresh: bool) -> None:
 
 
 def _summarize(scholar: Scholar, document: DocumentSummary, refresh: bool) -> Summary:
-    ensure_generator(scholar)
-    with st.status(f"Summarizing {plain(document.title)}", expanded=True) as status:
-        bar = st.progress(0.0, text="Reading the document in parts")
+    with kept_in_address(SUMMARIZING_PARAM, document.filename):
+        ensure_generator(scholar)
+        with st.status(f"Summarizing {plain(document.title)}", expanded=True) as status:
+            bar = st.progress(0.0, text="Reading the document in parts")
 
-        def progress(stage: str, done: int, total: int) -> None:
-            bar.progress(done / max(total, 1), text=f"{100 * done // max(total, 1)}% read")
+            def progress(stage: str, done: int, total: int) -> None:
+                bar.progress(done / max(total, 1), text=f"{100 * done // max(total, 1)}% read")
 
-        summary = scholar.summarize(document.id, progress, refresh=refresh)
-        status.update(label="Summary ready", state="complete", expanded=False)
+            summary = scholar.summarize(document.id, progress, refresh=refresh)
+            status.update(label="Summary ready", state="complete", expanded=False)
     return summary
+
+
+def report_interrupted_summary() -> None:
+    """Say so when the last run was cut off while it summarized a document (nothing stored)."""
+    for filename in cut_off(SUMMARIZING_PARAM):
+        flash(
+            "warning",
+            f"The summary of {filename} was not made: it was stopped because the page was "
+            "reloaded or something else was clicked while it was being written, and nothing of "
+            "it was stored. Open Summaries and click Summarize to make it.",
+        )
 
 
 def _show(summary: Summary) -> None:
@@ -100,7 +122,7 @@ def _cited_page(scholar: Scholar, document_id: int, summary: Summary) -> None:
         key=f"summary-page-{document_id}",
     )
     if page is not None:
-        show_page(scholar, document_id, page, first_point[page], f"summary-{document_id}")
+        show_page(scholar, document_id, page, [first_point[page]], f"summary-{document_id}")
 
 
 def _pages(pages: list[int]) -> str:

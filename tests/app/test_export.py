@@ -43,6 +43,17 @@ def test_an_answer_lists_each_source_once_with_page_and_quote() -> None:
     assert "### Not supported by the sources\n\n- It is the best model ever made." in text
 
 
+def test_a_source_cited_by_several_sentences_lists_every_quote_once() -> None:
+    second = citation(1, 4, "Pre-normalization stabilizes training.")
+    details = DETAILS | {"citations": [*DETAILS["citations"], second]}  # type: ignore[list-item]
+    sources = answer_markdown("How?", details).split("### Sources")[1].split("###")[0]
+    assert sources.strip().splitlines() == [
+        "- [1] LLaMA (llama.pdf), p. 3: “We use the RMSNorm normalizing function.”",
+        "  - p. 4: “Pre-normalization stabilizes training.”",
+        "- [2] LLaMA (llama.pdf), p. 1: “We train on publicly available data.”",
+    ]
+
+
 def test_an_answer_in_the_sources_words_does_not_repeat_them_as_evidence() -> None:
     quote = citation(1, 3, "We use the RMSNorm normalizing function.")
     quoted = {"answer": f"In the words of the sources: “{quote['quote']}” [1]", "quoted": True}

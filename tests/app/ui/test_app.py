@@ -91,16 +91,22 @@ def test_uploads_get_a_status_each_and_appear_in_the_document_list(
     assert "topics.pdf: already in this collection, nothing changed." in texts(app.info)
 
 
-def test_an_answer_streams_with_citations_opens_its_page_and_is_kept(
-    settings: Settings, scholar: Scholar, make_pdf: PdfMaker, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    drawn: list[int] = []
+@pytest.fixture
+def drawn(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str]]:
+    """(page, quote) of every page image the service draws, from here on."""
+    calls: list[tuple[int, str]] = []
     draw = app_service.render_page
     monkeypatch.setattr(
         app_service,
         "render_page",
-        lambda path, page, quote: drawn.append(page) or draw(path, page, quote),
+        lambda path, page, quote: calls.append((page, quote)) or draw(path, page, quote),
     )
+    return calls
+
+
+def test_an_answer_streams_with_citations_opens_its_page_and_is_kept(
+    settings: Settings, scholar: Scholar, make_pdf: PdfMaker, drawn: list[tuple[int, str]]
+) -> None:
     list(scholar.ingest([make_pdf("topics.pdf", TOPIC_PAGES)]))
     app = start(settings)
 
@@ -122,9 +128,11 @@ def test_an_answer_streams_with_citations_opens_its_page_and_is_kept(
     assert len(images) == 1
     assert images[0].captions == ["Page 1 of 4"]  # the quote was found and highlighted
     assert source.get("download_button")[0].label == "Download topics.pdf"
+    assert {page for page, _ in drawn} == {1}  # once for each of the source's quotes on it
+    drawings = len(drawn)
     app.run()  # any later rerun, as each question makes: the open page is not drawn again
     assert app.chat_message[1].expander[0].get("image")[0].captions == ["Page 1 of 4"]
-    assert drawn == [1]
+    assert len(drawn) == drawings
 
     tomorrow = start(settings)
     [conversation] = [b for b in tomorrow.sidebar.button if (b.key or "").startswith("conv")]
@@ -416,3 +424,42 @@ def test_a_cited_markdown_source_shows_its_text_with_the_quote_marked(
     assert "<script>window.pwned = 1</script>" in rendered(page_text)
     assert "The text of the file" in texts(source.caption)
     assert source.get("download_button")[0].label == "Download lighthouse.md"
+
+
+SUN = "Chlorophyll in the chloroplasts of leaf cells absorbs red and blue light and reflects green"
+RUBISCO = "In the Calvin cycle the enzyme RuBisCO fixes carbon dioxide from the air"
+TWO_QUOTES_QUESTION = "How do plants use light?"
+
+
+def store_answer_citing_one_page_twice(scholar: Scholar, make_pdf: PdfMaker) -> int:
+    """topics.pdf ingested, and a stored answer whose two sentences cite its page 1, each with
+    its own quote, under one source number: the conversation."""
+    [outcome] = list(scholar.ingest([make_pdf("topics.pdf", TOPIC_PAGES)]))
+    cited = {"n": 1, "document_id": outcome.document_id, "filename": "topics.pdf", "page": 1}
+    citations = [cited | {"title": "topics", "quote": quote} for quote in (SUN, RUBISCO)]
+    answer = "Chlorophyll absorbs light [1]. RuBisCO fixes carbon dioxide [1]."
+    with scholar.store.session(write=True) as session:
+        conversation = start_conversation(
+            session, scholar.collection_id("default"), TWO_QUOTES_QUESTION
+        )
+        details = stored_answer() | {"answer": answer, "citations": citations}
+        add_turn(session, conversation, TWO_QUOTES_QUESTION, answer, details)
+    return conversation
+
+
+def test_a_source_cited_by_several_sentences_shows_and_highlights_every_quote(
+    settings: Settings, scholar: Scholar, make_pdf: PdfMaker, drawn: list[tuple[int, str]]
+) -> None:
+    conversation = store_answer_citing_one_page_twice(scholar, make_pdf)
+    app = start(settings)
+    app.button(key=f"conversation-{conversation}").click().run()
+
+    [source] = app.chat_message[1].expander
+    assert texts(source.markdown) == [f"> {SUN}", f"> {RUBISCO}"]
+    source.toggle[0].set_value(True).run()
+
+    assert not app.exception, app.exception
+    source = app.chat_message[1].expander[0]
+    assert not source.error, source.error
+    assert source.get("image")[0].captions == ["Page 1 of 4"]  # both found and highlighted
+    assert sorted(drawn) == sorted([(1, SUN), (1, RUBISCO)])

@@ -4,7 +4,9 @@ the cited page; and documents with script and image payloads that must stay iner
 fixes of the browser review: the collection and conversation kept across a reload, summaries
 made by one click (and again by the next), blank questions ignored, no generation timings for
 an answer that was not generated, the PDF password cleared after its upload, commands in
-failure messages shown as code, and an upload cut off by a reload reported."""
+failure messages shown as code, and an upload cut off by a reload reported. Then the second
+review's: a cited page that fits a phone's width, and a question, a batch of uploads and a
+summary cut off by a click each reported."""
 
 import os
 import re
@@ -23,10 +25,18 @@ from sqlalchemy import func, select
 
 from app.service import Scholar
 from app.settings import Settings
-from app.ui.chat import BLANK_QUESTION_HINT
+from app.ui.chat import BLANK_QUESTION_HINT, WRITING_NOTE
 from rag.conversations import add_turn, start_conversation
 from rag.store import StoredSummary
-from tests.app.ui.test_app import APP, CITED_QUESTION, HOSTILE, LAMP, store_cited_markdown
+from tests.app.ui.test_app import (
+    APP,
+    CITED_QUESTION,
+    HOSTILE,
+    LAMP,
+    TWO_QUOTES_QUESTION,
+    store_answer_citing_one_page_twice,
+    store_cited_markdown,
+)
 from tests.conftest import PAPERS, TOPIC_PAGES, TRICKY, PdfMaker, require_shared
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package: Playwright's own browser download fails here
@@ -408,3 +418,78 @@ def test_a_cited_markdown_source_shows_its_text_with_the_quote_highlighted(
     expect(source.get_by_text("<script>window.pwned = 1</script>", exact=False)).to_be_visible()
     expect(source.get_by_text(":orange-background")).to_have_count(0)
     expect(source.get_by_text("Download lighthouse.md")).to_be_visible()
+
+
+@pytest.fixture
+def cited_page(scholar: Scholar, make_pdf: PdfMaker) -> str:
+    """topics.pdf and a stored answer citing its page 1, made before the server starts (a test
+    names this fixture before `page`); the question asked."""
+    store_answer_citing_one_page_twice(scholar, make_pdf)
+    return TWO_QUOTES_QUESTION
+
+
+def test_a_cited_page_fits_a_narrow_window(cited_page: str, page: Page) -> None:
+    page.get_by_test_id("stSidebar").get_by_role("button", name=cited_page).click()
+    expect(page.get_by_test_id("stChatMessage")).to_have_count(2)
+    width = 420  # a phone: the sidebar folds away
+    page.set_viewport_size({"width": width, "height": 860})
+    source = page.get_by_test_id("stChatMessage").nth(1).get_by_test_id("stExpander").first
+
+    source.locator("summary").click()
+    turn_on(source.get_by_role("switch"), source.get_by_text("Show page"))
+
+    image = source.get_by_role("img")
+    expect(image).to_be_visible(timeout=60_000)
+    box = image.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, box
+    assert box["width"] > width / 2
+
+
+def test_a_question_cut_off_by_a_click_is_reported(topics: int, page: Page) -> None:
+    question = "What does the enzyme RuBisCO fix?"
+    box = page.get_by_placeholder("Ask about your documents")
+    box.fill(question)
+    box.press("Enter")
+    expect(page.get_by_text(WRITING_NOTE)).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+
+    page.get_by_role("radiogroup").get_by_text("Documents").click()
+
+    warning = page.get_by_test_id("stAlert").filter(has_text=f"Your question “{question}”")
+    expect(warning).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+    expect(warning).to_contain_text("was not answered")
+    expect(page).not_to_have_url(re.compile("asking="))
+
+
+def test_a_batch_cut_off_by_a_click_names_every_file_not_added(page: Page, tmp_path: Path) -> None:
+    long_pdf = require_shared(TRICKY / "DA-619p.pdf")
+    first, later = tmp_path / "first.md", tmp_path / "later.md"
+    first.write_text("Glaciers carve valleys as they move downhill under their own weight.")
+    later.write_text("Dunes migrate downwind as sand grains hop over their crests.")
+    page.get_by_role("radiogroup").get_by_text("Documents").click()
+    page.locator("input[type=file]").set_input_files([str(first), str(long_pdf), str(later)])
+    expect(page.get_by_text(re.compile(r"\d+ of 619 pages read"))).to_be_visible(timeout=60_000)
+
+    page.get_by_role("radiogroup").get_by_text("Chat").click()
+
+    warning = page.get_by_test_id("stAlert").filter(has_text="DA-619p.pdf was not added")
+    expect(warning).to_be_visible(timeout=60_000)
+    expect(warning).to_contain_text("Not started either: later.md. Add them again.")
+    page.get_by_role("radiogroup").get_by_text("Documents").click()
+    expect(page.get_by_text("first.md: ingested, 1 page, 1 passage.")).to_be_visible()
+    expect(page.get_by_text("Ingesting")).to_have_count(0)  # the files are not taken again
+
+
+def test_a_summary_cut_off_by_a_click_is_reported(
+    topics: int, page: Page, scholar: Scholar
+) -> None:
+    page.get_by_role("radiogroup").get_by_text("Documents").click()
+    page.get_by_role("button", name="Summarize", exact=True).click()
+    expect(page.get_by_text("Summarizing")).to_be_visible(timeout=SUMMARY_TIMEOUT_MS)
+
+    page.get_by_role("radiogroup").get_by_text("Chat").click()
+
+    warning = page.get_by_test_id("stAlert").filter(has_text="The summary of topics.pdf")
+    expect(warning).to_be_visible(timeout=SUMMARY_TIMEOUT_MS)
+    expect(warning).to_contain_text("was not made")
+    expect(page).not_to_have_url(re.compile("summarizing="))
+    assert stored_summaries(scholar, topics) == 0
