@@ -3,7 +3,8 @@
 Chunks break at sentence ends, and at a page or paragraph end when one is near; consecutive
 chunks on the same page share about `overlap_tokens` of trailing sentences. A sentence never
 spans two pages here (page breaks split it), so every chunk's first and last page are exact;
-a form feed inside a chunk's text marks each page break.
+a form feed inside a chunk's text marks each page break, so the n-th page of a chunk's text is
+the text after its (n-1)-th form feed, even where pages between have no text.
 """
 
 import itertools
@@ -140,8 +141,8 @@ def _overlap_start(units: list[_Unit], start: int, end: int, overlap_tokens: int
 def _draft(units: list[_Unit]) -> ChunkDraft:
     parts = [units[0].text]
     for previous, unit in itertools.pairwise(units):
-        if previous.page != unit.page:
-            parts.append(PAGE_BREAK)
+        if previous.page != unit.page:  # one break per page, pages without text included
+            parts.append(PAGE_BREAK * (unit.page - previous.page))
         else:
             parts.append("\n" if previous.ends_paragraph else " ")
         parts.append(unit.text)

@@ -3,7 +3,7 @@ import re
 
 from ingest.chunking import chunk_pages
 from rag.embedder import Embedder
-from rag.sentences import split_sentences
+from rag.sentences import PAGE_BREAK, split_sentences
 
 MARKER = re.compile(r"Item (\d+) of page (\d+)\.")
 
@@ -100,3 +100,14 @@ def test_empty_pages_give_no_chunks_and_keep_numbering(embedder: Embedder) -> No
     assert [(c.page_start, c.page_end, c.text) for c in chunks] == [
         (2, 2, "Only the second page has text.")
     ]
+
+
+def test_pages_without_text_inside_a_chunk_keep_their_page_breaks(embedder: Embedder) -> None:
+    """A full-page figure, or a page whose only line was its number: the text after it is on
+    the page after it, which a citation finds by counting form feeds."""
+    pages = ["Item 1 of page 1.", "", "", "Item 1 of page 4.", "Item 1 of page 5."]
+    [chunk] = chunk_pages(pages, embedder.count_tokens, chunk_tokens=200, overlap_tokens=0)
+    assert (chunk.page_start, chunk.page_end) == (1, 5)
+    for offset, page_text in enumerate(chunk.text.split(PAGE_BREAK)):
+        assert all(int(page) == 1 + offset for _, page in MARKER.findall(page_text))
+    assert chunk.text.count(PAGE_BREAK) == 4
