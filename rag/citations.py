@@ -18,7 +18,14 @@ EVIDENCE_MIN_WORDS = 6  # headings and fragments are no evidence
 
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*[-\u2013,]\s*\d+)*)\]")
 _LEADING_MARKERS = re.compile(rf"((?:{_MARKER.pattern})+)\s*")
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+# A figure and its scale: "8.1M", "81.1 million", "42%", "3 per cent"; not the digit of a name
+# such as "S2ORC".
+_FIGURE = re.compile(
+    r"(?<![^\W\d_])(\d+(?:[.,]\d+)*)(?:(?<=\d)([kKMB])\b|\s?(%|per ?cent\b|thousand\b|million\b|"
+    r"billion\b|trillion\b|bn\b|mn\b))?"
+)
+_SCALES = {"k": "thousand", "m": "million", "mn": "million", "b": "billion", "bn": "billion"}
+_SCALES |= {"percent": "%", "per cent": "%"}
 _WORD = re.compile(r"[^\W\d_]{2,}")  # two letters or more: a claim says something in words
 
 
@@ -162,7 +169,7 @@ class CitationChecker:
                     valid = [self.sentences[best].n]
             if not self._states_numbers_of(claim, valid):
                 valid = []
-            citations += [self._best_in(n, vector) for n in valid]
+            citations += [self._best_in(n, vector, claim) for n in valid]
             if not valid:
                 unsupported.append(claim)
             rewritten.append(claim + "".join(f" [{n}]" for n in valid))
@@ -181,14 +188,12 @@ class CitationChecker:
         """Whether every number in the claim appears in the prose of the sources it cites.
         A small model readily misquotes figures, or takes a section number for a count
         ("8 Conclusion" read as "8 papers"), so headings and fragments do not count."""
-        claimed = _numbers(claim)
-        if not claimed:
-            return True
-        stated: set[str] = set()
-        for sentence in self.sentences:
-            if sentence.n in cited and len(sentence.text.split()) >= EVIDENCE_MIN_WORDS:
-                stated |= _numbers(sentence.text)
-        return claimed <= stated
+        prose = [
+            sentence.text
+            for sentence in self.sentences
+            if sentence.n in cited and len(sentence.text.split()) >= EVIDENCE_MIN_WORDS
+        ]
+        return states_figures_of(claim, " ".join(prose))
 
     def support(self, claims: list[str]) -> list[tuple[Citation | None, float]]:
         """For each claim, the source sentence closest to it and how close it is (cosine
@@ -203,12 +208,15 @@ class CitationChecker:
             for row, index in zip(scores, best, strict=True)
         ]
 
-    def _best_in(self, n: int, vector: np.ndarray) -> Citation:
-        """The sentence of source n closest to a claim that cites it."""
+    def _best_in(self, n: int, vector: np.ndarray, claim: str) -> Citation:
+        """The sentence of source n closest to a claim that cites it, among those that state
+        the claim's figures where any does: the reader sees the figure's own sentence."""
         indexes = [index for index, sentence in enumerate(self.sentences) if sentence.n == n]
         if not indexes:
             passage = self.sources[n - 1]
             return _citation(n, passage, passage.page_start, passage.text.strip())
+        stating = [i for i in indexes if states_figures_of(claim, self.sentences[i].text)]
+        indexes = stating or indexes
         best = indexes[int(np.argmax(self.vectors[indexes] @ vector))]
         return self._citation(self.sentences[best])
 
@@ -216,9 +224,28 @@ class CitationChecker:
         return _citation(sentence.n, sentence.passage, sentence.page, sentence.text)
 
 
-def _numbers(text: str) -> set[str]:
-    """The figures in a text, thousands separators dropped: "1,400" and "1400" are one."""
-    return {re.sub(r",(?=\d{3}\b)", "", match.group()) for match in _NUMBER.finditer(text)}
+def states_figures_of(claim: str, text: str) -> bool:
+    """Whether `text` states every figure of `claim` at the same scale: "81.1 billion" is not
+    "81.1M". A figure without a scale on either side matches the bare number."""
+    stated = _figures(text)
+    return all(
+        any(
+            number == other and (scale == other_scale or "" in (scale, other_scale))
+            for other, other_scale in stated
+        )
+        for number, scale in _figures(claim)
+    )
+
+
+def _figures(text: str) -> set[tuple[str, str]]:
+    """(number, scale) of each figure in a text, thousands separators dropped ("1,400" and
+    "1400" are one); the scale is "", "%", "thousand", "million", "billion" or "trillion"."""
+    figures = set()
+    for match in _FIGURE.finditer(text):
+        number = re.sub(r",(?=\d{3}\b)", "", match.group(1))
+        scale = (match.group(2) or match.group(3) or "").lower()
+        figures.add((number, _SCALES.get(scale, scale)))
+    return figures
 
 
 def _words(text: str) -> tuple[str, ...]:

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from model import Generator, SamplingParams
-from rag.citations import SUPPORT_SIMILARITY, Citation, CitationChecker
+from rag.citations import SUPPORT_SIMILARITY, Citation, CitationChecker, states_figures_of
 from rag.embedder import Embedder
 from rag.prompt import Message
 from rag.retrieve import Passage
@@ -263,10 +263,11 @@ def _reads_as_references(passage: Passage) -> bool:
 
 
 def _grounded(sentence: str, citation: Citation | None, similarity: float) -> SummaryPoint | None:
-    """The point a generated sentence makes, given the source sentence closest to it."""
+    """The point a generated sentence makes, given the source sentence closest to it: its own
+    words where they restate that sentence, figures included, else the document's."""
     if citation is None or similarity < SUPPORT_SIMILARITY:
         return None
-    if similarity >= RESTATES_SIMILARITY:
+    if similarity >= RESTATES_SIMILARITY and states_figures_of(sentence, citation.quote):
         return SummaryPoint(sentence, [citation.page])
     return SummaryPoint(citation.quote, [citation.page])
 

@@ -1,5 +1,7 @@
 import pytest
 
+from ingest.chunking import chunk_pages
+from ingest.clean import clean_pages
 from rag.citations import (
     CheckedAnswer,
     Citation,
@@ -54,6 +56,19 @@ def test_a_marker_maps_to_the_supporting_sentence_and_its_exact_page(embedder: E
     assert checked.unsupported == []
 
 
+def test_a_quote_after_pages_without_text_is_cited_on_its_own_page(embedder: Embedder) -> None:
+    pages = ["Ice sheets store most of the fresh water on Earth.", "7", "", "The Rhone glacier has "
+             "retreated by more than a kilometre since 1850."]  # fmt: skip
+    [chunk] = chunk_pages(clean_pages(pages), embedder.count_tokens, 200, 0)
+    source = passage(1, chunk.text, chunk.page_start, chunk.page_end)
+
+    checked = CitationChecker(embedder, [source]).check("The Rhone glacier retreated [1].")
+
+    assert [(citation.page, citation.quote[:20]) for citation in checked.citations] == [
+        (4, "The Rhone glacier ha")
+    ]
+
+
 def test_a_claim_whose_figures_its_source_does_not_state_is_unsupported(
     embedder: Embedder,
 ) -> None:
@@ -72,6 +87,27 @@ def test_a_claim_whose_figures_its_source_does_not_state_is_unsupported(
         assert "[" not in checked.text
     assert [citation.n for citation in right.citations] == [3]
     assert right.unsupported == []
+
+
+def test_a_figure_at_another_scale_is_not_the_sources_figure(embedder: Embedder) -> None:
+    source = passage(1, "We introduce S2ORC, a corpus of 81.1M academic papers in many fields.")
+    checker = CitationChecker(embedder, [source])
+
+    billions = checker.check("S2ORC holds 81.1 billion academic papers [1].")
+    millions = checker.check("S2ORC holds 81.1 million academic papers [1].")
+
+    assert billions.citations == [] and len(billions.unsupported) == 1
+    assert [citation.n for citation in millions.citations] == [1]
+
+
+def test_the_quote_of_a_claim_with_a_figure_is_the_sentence_stating_it(embedder: Embedder) -> None:
+    full_text = "We identify 8.1M open access papers and provide full text for all of them."
+    latex = "Of these papers, 1.5M also come with their LaTeX source."
+    checker = CitationChecker(embedder, [passage(1, f"{full_text} {latex}")])
+
+    checked = checker.check("S2ORC provides full text for 1.5M open access papers [1].")
+
+    assert [citation.quote for citation in checked.citations] == [latex]
 
 
 def test_markers_that_point_nowhere_are_dropped_and_the_claim_rechecked(

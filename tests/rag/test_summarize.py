@@ -98,6 +98,17 @@ def test_a_lead_in_that_repeats_the_question_is_not_part_of_a_point(embedder: Em
     assert points == [SummaryPoint(source, [1])]
 
 
+def test_a_point_restating_its_sentence_with_another_figure_is_given_in_the_documents_words(
+    embedder: Embedder,
+) -> None:
+    source = "S2ORC is a corpus of 81.1M English-language academic papers in many fields."
+    checker = CitationChecker(embedder, [passage(1, source)])
+    restated = "S2ORC is a corpus of 81.1 million English academic papers in many fields."
+    misread = "S2ORC is a corpus of 8.1M English-language academic papers in many fields."
+    points = Summarizer(None, embedder)._checked([restated, misread], checker)  # type: ignore[arg-type]
+    assert points == [SummaryPoint(restated, [1]), SummaryPoint(source, [1])]
+
+
 LIGHTHOUSE = """# Keepers of the Northern Light
 
 ## History
