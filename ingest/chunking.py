@@ -1,18 +1,19 @@
 """Token-aware chunking: sentences packed into chunks of about N tokens, each with its page span.
 
 Chunks break at sentence ends, and at a page or paragraph end when one is near; consecutive
-chunks on the same page share about `overlap_tokens` of trailing sentences. A sentence never
-spans two pages here (page breaks split it), so every chunk's first and last page are exact;
-a form feed inside a chunk's text marks each page break, so the n-th page of a chunk's text is
-the text after its (n-1)-th form feed, even where pages between have no text.
+chunks on the same page share about `overlap_tokens` of trailing sentences. A sentence that a
+page break cuts off (`goes_on_over_page`) stays whole, with the break inside it; every chunk's
+first and last page are exact. A form feed inside a chunk's text marks each page break, so the
+n-th page of a chunk's text is the text after its (n-1)-th form feed, even where pages between
+have no text.
 """
 
 import itertools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from rag.sentences import PAGE_BREAK, split_sentences
+from rag.sentences import PAGE_BREAK, goes_on_over_page, split_sentences
 
 TokenCounter = Callable[[list[str]], list[int]]
 
@@ -32,9 +33,10 @@ class ChunkDraft:
 @dataclass(frozen=True)
 class _Unit:
     text: str
-    page: int
+    page: int  # where it starts
     tokens: int
     ends_paragraph: bool
+    last_page: int  # where it ends: the next page for a sentence a page break cuts
 
 
 def chunk_pages(
@@ -59,7 +61,7 @@ def _chunk_end(units: list[_Unit], start: int, chunk_tokens: int) -> int:
     paragraph end that keeps it PARAGRAPH_CUT_FILL full."""
     end, filled = start, 0
     while end < len(units) and filled + units[end].tokens <= chunk_tokens:
-        new_page = end > start and units[end].page != units[end - 1].page
+        new_page = end > start and units[end].page != units[end - 1].last_page
         if new_page and filled >= PAGE_CUT_FILL * chunk_tokens:
             return end
         filled += units[end].tokens
@@ -77,27 +79,54 @@ def _chunk_end(units: list[_Unit], start: int, chunk_tokens: int) -> int:
 
 def _units(pages: list[str], count_tokens: TokenCounter, chunk_tokens: int) -> list[_Unit]:
     """Sentences of every page, with token counts; sentences longer than a chunk are split."""
-    texts: list[str] = []
-    places: list[tuple[int, bool]] = []
+    units: list[_Unit] = []
     for page_number, page in enumerate(pages, start=1):
         for paragraph in page.split("\n\n"):
             sentences = split_sentences(paragraph)
-            for position, sentence in enumerate(sentences):
-                texts.append(sentence)
-                places.append((page_number, position == len(sentences) - 1))
-    units = []
-    for text, (page, ends_paragraph), tokens in zip(
-        texts, places, count_tokens(texts), strict=True
-    ):
-        if tokens <= chunk_tokens:
-            units.append(_Unit(text, page, tokens, ends_paragraph))
-        else:
-            pieces = _split_long(text, count_tokens, chunk_tokens)
             units += [
-                _Unit(piece, page, piece_tokens, ends_paragraph and index == len(pieces) - 1)
-                for index, (piece, piece_tokens) in enumerate(pieces)
+                _Unit(sentence, page_number, 0, position == len(sentences) - 1, page_number)
+                for position, sentence in enumerate(sentences)
             ]
-    return units
+    units = _joined_over_pages(units, count_tokens, chunk_tokens)
+    counted = []
+    for unit, tokens in zip(units, count_tokens([unit.text for unit in units]), strict=True):
+        if tokens <= chunk_tokens:
+            counted.append(replace(unit, tokens=tokens))
+            continue
+        pieces = _split_long(unit.text, count_tokens, chunk_tokens)
+        for index, (piece, piece_tokens) in enumerate(pieces):
+            last = index == len(pieces) - 1
+            ends_paragraph, last_page = unit.ends_paragraph and last, unit.page
+            counted.append(_Unit(piece, unit.page, piece_tokens, ends_paragraph, last_page))
+    return counted
+
+
+def _joined_over_pages(
+    units: list[_Unit], count_tokens: TokenCounter, chunk_tokens: int
+) -> list[_Unit]:
+    """Each sentence that a page break cuts off joined with its rest on the next page, the break
+    kept inside it, where the whole fits a chunk."""
+    cut = [
+        index
+        for index, (last, first) in enumerate(itertools.pairwise(units))
+        if first.page == last.page + 1 and goes_on_over_page(last.text, first.text)
+    ]
+    joined = [units[index].text + PAGE_BREAK + units[index + 1].text for index in cut]
+    fitting: dict[int, str] = {}
+    for index, text, tokens in zip(cut, joined, count_tokens(joined), strict=True):
+        if tokens <= chunk_tokens and index - 1 not in fitting:  # one break a sentence
+            fitting[index] = text
+    result: list[_Unit] = []
+    for index, unit in enumerate(units):
+        if index - 1 in fitting:
+            continue  # the rest of the sentence before
+        if index in fitting:
+            rest = units[index + 1]
+            unit = replace(
+                unit, text=fitting[index], ends_paragraph=rest.ends_paragraph, last_page=rest.page
+            )
+        result.append(unit)
+    return result
 
 
 def _split_long(text: str, count_tokens: TokenCounter, chunk_tokens: int) -> list[tuple[str, int]]:
@@ -141,14 +170,14 @@ def _overlap_start(units: list[_Unit], start: int, end: int, overlap_tokens: int
 def _draft(units: list[_Unit]) -> ChunkDraft:
     parts = [units[0].text]
     for previous, unit in itertools.pairwise(units):
-        if previous.page != unit.page:  # one break per page, pages without text included
-            parts.append(PAGE_BREAK * (unit.page - previous.page))
+        if previous.last_page != unit.page:  # one break per page, pages without text included
+            parts.append(PAGE_BREAK * (unit.page - previous.last_page))
         else:
             parts.append("\n" if previous.ends_paragraph else " ")
         parts.append(unit.text)
     return ChunkDraft(
         text="".join(parts),
         page_start=units[0].page,
-        page_end=units[-1].page,
+        page_end=units[-1].last_page,
         token_count=sum(unit.tokens for unit in units),
     )

@@ -9,7 +9,7 @@ import numpy as np
 
 from rag.embedder import Embedder
 from rag.retrieve import Passage
-from rag.sentences import PAGE_BREAK, split_sentences
+from rag.sentences import PAGE_BREAK, goes_on_over_page, split_sentences
 
 SUPPORT_SIMILARITY = 0.55  # an unmarked sentence this close to a source sentence rests on it
 EVIDENCE_MARGIN = 0.12  # evidence sentences score within this of the best one
@@ -257,9 +257,14 @@ def _citation(n: int, passage: Passage, page: int, quote: str) -> Citation:
 
 
 def _sentences_with_pages(passage: Passage) -> list[tuple[int, str]]:
-    """The passage's sentences with the page each stands on."""
-    result = []
+    """The passage's sentences with the page each starts on; a sentence that a page break cuts
+    off is whole, on the page where it starts."""
+    result: list[tuple[int, str]] = []
     for offset, page_text in enumerate(passage.text.split(PAGE_BREAK)):
-        for paragraph in page_text.split("\n"):
-            result += [(passage.page_start + offset, s) for s in split_sentences(paragraph)]
+        page = passage.page_start + offset
+        sentences = [s for paragraph in page_text.split("\n") for s in split_sentences(paragraph)]
+        before = result[-1] if result and result[-1][0] == page - 1 else None
+        if before and sentences and goes_on_over_page(before[1], sentences[0]):
+            result[-1] = (page - 1, f"{before[1]} {sentences.pop(0)}")
+        result += [(page, sentence) for sentence in sentences]
     return result

@@ -16,6 +16,7 @@ _SENTENCE_BREAK = re.compile(rf"(?<=[.!?])([{_CLOSERS}]*)\s+(?=[{_OPENERS}]?[A-Z
 # Text with no capitals at all (lower-cased corpora, some OCR and transcripts) has no capital to
 # mark a sentence start: there any word after an end mark starts one.
 _CASELESS_BREAK = re.compile(rf"(?<=[.!?])([{_CLOSERS}]*)\s+(?=[{_OPENERS}]?\w)")
+_SENTENCE_END = re.compile(rf"[.!?:;][{_CLOSERS}]*$")
 
 
 def split_sentences(paragraph: str) -> list[str]:
@@ -30,3 +31,9 @@ def split_sentences(paragraph: str) -> list[str]:
         start = match.end()
     sentences.append(paragraph[start:].strip())
     return [sentence for sentence in sentences if sentence]
+
+
+def goes_on_over_page(last: str, first: str) -> bool:
+    """Whether a page's last sentence, `last`, is cut off by the page break and goes on as the
+    next page's first sentence, `first`: it has no end mark and the next starts in lower case."""
+    return not _SENTENCE_END.search(last) and first[:1].islower()

@@ -111,3 +111,21 @@ def test_pages_without_text_inside_a_chunk_keep_their_page_breaks(embedder: Embe
     for offset, page_text in enumerate(chunk.text.split(PAGE_BREAK)):
         assert all(int(page) == 1 + offset for _, page in MARKER.findall(page_text))
     assert chunk.text.count(PAGE_BREAK) == 4
+
+
+CUT = "Other tasks that leverage citation contexts include"
+REST = "classifying citation intent and summarizing papers."
+
+
+def test_a_sentence_a_page_break_cuts_stays_whole_in_one_chunk(embedder: Embedder) -> None:
+    before = " ".join(f"Item {n} of page 1." for n in range(1, 9))
+    after = " ".join(f"Item {n} of page 2." for n in range(1, 9))
+    pages = [f"{before} {CUT}", f"{REST} {after}"]
+    for chunk_tokens in (200, 60, 40):  # one chunk, or chunks that end at the page break
+        chunks = chunk_pages(pages, embedder.count_tokens, chunk_tokens, overlap_tokens=0)
+        [holding] = [chunk for chunk in chunks if CUT in chunk.text]
+        assert f"{CUT}{PAGE_BREAK}{REST}" in holding.text
+        assert holding.page_end == 2
+        assert not any(chunk.text.startswith(REST) for chunk in chunks)
+        for chunk in chunks:
+            assert embedder.count_tokens([chunk.text]) == [chunk.token_count]

@@ -1,6 +1,6 @@
 import pytest
 
-from rag.sentences import split_sentences
+from rag.sentences import goes_on_over_page, split_sentences
 
 
 @pytest.mark.parametrize(
@@ -26,3 +26,17 @@ from rag.sentences import split_sentences
 )
 def test_split_sentences(paragraph: str, sentences: list[str]) -> None:
     assert split_sentences(paragraph) == sentences
+
+
+@pytest.mark.parametrize(
+    ("last", "first", "goes_on"),
+    [
+        ("Other tasks that leverage citation contexts include", "classifying intent.", True),
+        ("Other tasks include citation intent.", "classifying intent.", False),
+        ("3 Methods", "We build the corpus.", False),  # a heading, then a new sentence
+        ("The corpus, as Table 2 shows", "(see p. 3) holds papers.", False),
+        ("Results are listed as follows:", "precision and recall.", False),
+    ],
+)
+def test_a_sentence_goes_on_over_a_page_break(last: str, first: str, goes_on: bool) -> None:
+    assert goes_on_over_page(last, first) == goes_on
