@@ -123,6 +123,10 @@ class CitationChecker:
             for n, passage in enumerate(sources, start=1)
             for page, sentence in _sentences_with_pages(passage)
         ]
+        # Overlapping passages share sentences: a sentence is cited as its first source's.
+        self.first_source: dict[tuple[int, str], int] = {}
+        for sentence in self.sentences:
+            self.first_source.setdefault((sentence.passage.document_id, sentence.text), sentence.n)
         texts = [sentence.text for sentence in self.sentences]
         self.vectors = embedder.embed(texts) if texts else np.zeros((0, embedder.dimension))
         self.titles = {_words(passage.title) for passage in sources if passage.title}
@@ -139,11 +143,12 @@ class CitationChecker:
         scores = self.vectors[candidates] @ self.embedder.embed([question])[0]
         order = np.argsort(-scores)
         floor = max(EVIDENCE_MIN_SIMILARITY, float(scores[order[0]]) - EVIDENCE_MARGIN)
-        return [
+        found = [
             self._citation(self.sentences[candidates[position]])
-            for position in order[:limit]
+            for position in order
             if scores[position] >= floor
         ]
+        return list({(c.n, c.quote): c for c in found}.values())[:limit]
 
     def first_sentence(self) -> Citation | None:
         """The sources' first sentence, with its page."""
@@ -169,10 +174,12 @@ class CitationChecker:
                     valid = [self.sentences[best].n]
             if not self._states_numbers_of(claim, valid):
                 valid = []
-            citations += [self._best_in(n, vector, claim) for n in valid]
+            cited = [self._best_in(n, vector, claim) for n in valid]
+            citations += cited
             if not valid:
                 unsupported.append(claim)
-            rewritten.append(claim + "".join(f" [{n}]" for n in valid))
+            numbers = dict.fromkeys(citation.n for citation in cited)
+            rewritten.append(claim + "".join(f" [{n}]" for n in numbers))
         unique = list({(c.n, c.quote): c for c in citations}.values())
         return CheckedAnswer(" ".join(rewritten), unique, unsupported)
 
@@ -209,19 +216,23 @@ class CitationChecker:
         ]
 
     def _best_in(self, n: int, vector: np.ndarray, claim: str) -> Citation:
-        """The sentence of source n closest to a claim that cites it, among those that state
-        the claim's figures where any does: the reader sees the figure's own sentence."""
+        """The sentence of source n closest to a claim that cites it: among those that state the
+        claim's figures where any does (the reader sees the figure's own sentence), and of those
+        the ones of some length where there are any (not a heading)."""
         indexes = [index for index, sentence in enumerate(self.sentences) if sentence.n == n]
         if not indexes:
             passage = self.sources[n - 1]
             return _citation(n, passage, passage.page_start, passage.text.strip())
         stating = [i for i in indexes if states_figures_of(claim, self.sentences[i].text)]
         indexes = stating or indexes
+        prose = [i for i in indexes if len(self.sentences[i].text.split()) >= EVIDENCE_MIN_WORDS]
+        indexes = prose or indexes
         best = indexes[int(np.argmax(self.vectors[indexes] @ vector))]
         return self._citation(self.sentences[best])
 
     def _citation(self, sentence: _SourceSentence) -> Citation:
-        return _citation(sentence.n, sentence.passage, sentence.page, sentence.text)
+        n = self.first_source[(sentence.passage.document_id, sentence.text)]
+        return _citation(n, sentence.passage, sentence.page, sentence.text)
 
 
 def states_figures_of(claim: str, text: str) -> bool:

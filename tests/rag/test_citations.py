@@ -128,6 +128,33 @@ def test_the_quote_of_a_claim_with_a_figure_is_the_sentence_stating_it(embedder:
     assert [citation.quote for citation in checked.citations] == [latex]
 
 
+def test_a_sentence_of_two_overlapping_passages_is_cited_as_the_first_ones(
+    embedder: Embedder,
+) -> None:
+    shared = "Many a family paid thirteen dollars for a barrel of flour that winter."
+    sources = [
+        passage(1, f"The siege cut the city off from the river. {shared}"),
+        passage(1, f"{shared} Mule meat was sold in the market."),
+    ]
+    checker = CitationChecker(embedder, sources)
+
+    checked = checker.check("A family paid thirteen dollars for a barrel of flour [2].")
+
+    assert [(citation.n, citation.quote) for citation in checked.citations] == [(1, shared)]
+    assert checked.text.endswith("[1]")
+    evidence = checker.evidence("What did a barrel of flour cost a family?")
+    assert [(citation.n, citation.quote) for citation in evidence].count((1, shared)) == 1
+    assert [citation.quote for citation in evidence].count(shared) == 1
+
+
+def test_a_quote_is_a_sentence_not_a_heading(embedder: Embedder) -> None:
+    text = "6 Applications of S2ORC\nThe size of S2ORC makes it useful for pretraining models."
+    checked = CitationChecker(embedder, [passage(1, text)]).check("Applications of S2ORC [1].")
+    assert [citation.quote for citation in checked.citations] == [
+        "The size of S2ORC makes it useful for pretraining models."
+    ]
+
+
 def test_markers_that_point_nowhere_are_dropped_and_the_claim_rechecked(
     embedder: Embedder,
 ) -> None:
