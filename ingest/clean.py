@@ -33,6 +33,9 @@ _PAGE_END_HYPHEN = re.compile(r"\w-$")
 _WORD = re.compile(r"\w+")
 _COMPOUND = re.compile(r"\w+(?:-\w+)+")
 MIN_COMPOUND_PART = 3  # "image-based" but not "to-day" or "en-able", without other evidence
+_ADVERB = re.compile(
+    r"[a-z]{3,}ly", re.IGNORECASE
+)  # "automatically-", but not "poly-" (as in "polyethylene")
 _SPACES = re.compile(r"[ \t\f\v\u00a0\u2000-\u200b\u3000]+")
 _SENTENCE_END = re.compile(r"[.!?:;][\"')\]]?$")
 # "8 Conclusion", "2.1 Processing PDFs", "IV. RESULTS": a numbered heading on a short line of its
@@ -75,15 +78,21 @@ class _Spellings:
     def rejoin(self, match: re.Match[str]) -> str:
         """The text of a line-end hyphen match, the line break removed: the spelling the
         document uses elsewhere; else a hyphen before a capital or a digit ("non-English",
-        "3-5") or between two words it uses ("image-based"); else one word."""
+        "3-5"), after an adverb ("aggressively-cleaned") or between two words it uses
+        ("image-based"); else one word."""
         before, left, right, after = match.groups()
         compound = f"{before}{left}-{right}{after}"
         if compound.lower() in self.compounds or right[0].isdigit():
             return compound
         if (left + right).lower() in self.words:
             return f"{before}{left}{right}{after}"
-        if right[0].isupper() or all(
-            len(part) >= MIN_COMPOUND_PART and part.lower() in self.words for part in (left, right)
+        if (
+            right[0].isupper()
+            or _ADVERB.fullmatch(left)
+            or all(
+                len(part) >= MIN_COMPOUND_PART and part.lower() in self.words
+                for part in (left, right)
+            )
         ):
             return compound
         return f"{before}{left}{right}{after}"

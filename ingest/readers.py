@@ -6,8 +6,9 @@ Every failure is an `IngestError` whose message says which problem it is and wha
 import io
 import logging
 import re
+import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from html.parser import HTMLParser
 from pathlib import Path
@@ -37,6 +38,8 @@ _TITLE_JOINERS = {
     "with",
 }
 MIN_TEXT_CHARACTERS = 3  # fewer letters or digits than this in the whole file: nothing to index
+_PAGE_NUMBER_BESIDE = re.compile(r"^\d{1,4}\s+(?=\D)|(?<=\D)[.,]?\s+\d{1,4}$")
+_NOT_TITLES = {"contents", "table of contents", "abstract", "preface"}
 
 PageProgress = Callable[[int, int], None]
 
@@ -97,7 +100,23 @@ def read_document(
                 "(for example `ocrmypdf in.pdf out.pdf`) and ingest the result",
             )
         raise IngestError(FailureReason.NO_TEXT, "the file contains no words to index")
-    return parsed
+    return replace(parsed, title=_tidy_title(parsed.title))
+
+
+def _tidy_title(title: str) -> str:
+    """Ligatures spelt out ("ﬁ"), a page number beside it dropped ("THE SIEGE OF VICKSBURG. 49"),
+    and capitals throughout turned to title case."""
+    title = " ".join(unicodedata.normalize("NFKC", title).split())
+    numberless = _PAGE_NUMBER_BESIDE.sub("", title)
+    if numberless != title:
+        title = numberless.rstrip(".")  # "VICKSBURG. 49": the stop went with the number
+    if title.isupper() and len(title.split()) > 1:
+        words = title.lower().split()
+        title = " ".join(
+            word if index and word in _TITLE_JOINERS else word.capitalize()
+            for index, word in enumerate(words)
+        )
+    return title
 
 
 def unsupported_message(extension: str) -> str:
@@ -187,13 +206,24 @@ def _first_line_title(first_page: str) -> str:
     """The first line that reads like a title (a few words, mostly letters) and its continuation."""
     lines = [" ".join(line.split()) for line in first_page.splitlines()[:12]]
     for position, line in enumerate(lines):
-        if not _title_like(line):
+        if not _title_like(line) or line.lower() in _NOT_TITLES:
             continue
         following = lines[position + 1] if position + 1 < len(lines) else ""
-        if _continues(line) and _title_like(following):
+        if _title_like(following) and (_continues(line) or _title_line(following)):
             line = f"{line} {following}"
         return line[:200]
     return ""
+
+
+def _title_line(line: str) -> bool:
+    """A second line of a title in title case ("Learning Based Document Image Analysis"), not
+    author names (two or three words, with marks and digits) or the text's first sentence."""
+    words = line.split()
+    return (
+        len(words) >= 3
+        and re.fullmatch(r"[A-Za-z \-]+", line) is not None
+        and all(word[0].isupper() or word in _TITLE_JOINERS for word in words)
+    )
 
 
 def _text_title(text: str) -> str:

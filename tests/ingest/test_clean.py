@@ -47,6 +47,13 @@ def test_without_other_spellings_two_whole_words_keep_the_hyphen() -> None:
     ]
 
 
+def test_an_adverb_before_a_line_end_hyphen_keeps_it_but_a_word_part_does_not() -> None:
+    page = "Aggressively-\ncleaned text, automatically-\ndetected links and poly-\nethylene."
+    assert clean_pages([page]) == [
+        "Aggressively-cleaned text, automatically-detected links and polyethylene."
+    ]
+
+
 def test_before_a_capital_or_a_digit_the_hyphen_stays_unless_the_word_is_written_whole() -> None:
     pages = ["GROBID parses the PDF.", "We ran GRO-\nBID on pages 3-\n5 with Yu-\nYen's tool."]
     assert clean_pages(pages)[1] == "We ran GROBID on pages 3-5 with Yu-Yen's tool."

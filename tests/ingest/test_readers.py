@@ -139,3 +139,26 @@ def test_a_text_file_is_titled_by_its_first_line_that_reads_like_a_title() -> No
     text = "Glacier retreat in the Alps\n\nThe Aletsch glacier has lost 3.2 km since 1870.\n"
     assert read_document(text.encode(), ".txt").title == "Glacier retreat in the Alps"
     assert read_document(b"42\n\nno title here at all, just text.", ".txt").title == ""
+
+
+@pytest.mark.parametrize(
+    ("name", "title"),
+    [
+        ("Seige_of_Vicksburg_Sample_OCR.pdf", "The Siege of Vicksburg"),  # "THE SIEGE ... 49"
+        # "LayoutParser: A Uniﬁed Toolkit for Deep": a ligature, and the title's second line
+        (
+            "copy-protected.pdf",
+            "LayoutParser: A Unified Toolkit for Deep Learning Based Document Image Analysis",
+        ),
+        ("multicolumn.pdf", "Two-Column Document with Lorem Ipsum"),  # not the author line
+    ],
+)
+def test_a_title_from_the_first_page_is_tidied(name: str, title: str) -> None:
+    path = require_shared(TRICKY / name)
+    assert read_document(path.read_bytes(), ".pdf").title == title
+
+
+def test_a_table_of_contents_heading_is_no_title(make_pdf: PdfMaker) -> None:
+    """As on the first page of the shared 619-page PDF: the file name names it instead."""
+    contents = make_pdf("manual.pdf", [["Table of Contents", "MAIN GAME ............ 6"]])
+    assert read_document(contents.read_bytes(), ".pdf").title == ""
