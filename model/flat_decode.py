@@ -53,6 +53,7 @@ class FlatDecodeStep:
             )
             for layer in model.layers
         ]
+        self._views: dict[int, list[tuple[Tensor, Tensor]]] = {}
 
     @staticmethod
     def applies(model: Transformer) -> bool:
@@ -71,26 +72,30 @@ class FlatDecodeStep:
         rotated, hidden, eps = heads + kv_heads, config.intermediate_size, config.norm_eps
         norm_shape, bf16 = (config.dim,), torch.bfloat16
         cache_pos = torch.tensor([slot])
-        positions = torch.tensor([slot - first for first in firsts])  # (rows,)
-        cos = model.rope_cos[positions].view(rows, 1, 1, head_dim)
-        signed_sin = model.rope_signed_sin[positions].view(rows, 1, 1, head_dim)
-        # One row attends from its first slot on, unmasked; several attend over every slot,
-        # masked before each row's first as `Transformer.forward` does.
-        start, mask = (firsts[0], None) if rows == 1 else (0, _padding_mask(firsts, slot))
+        if rows == 1:  # views, and attention from the row's first slot on, unmasked
+            position = slot - firsts[0]
+            cos, signed_sin = model.rope_cos[position], model.rope_signed_sin[position]
+            start, mask = firsts[0], None
+        else:  # attention over every slot, masked before each row's first as the modules do
+            positions = torch.tensor([slot - first for first in firsts])  # (rows,)
+            cos = model.rope_cos[positions].view(rows, 1, 1, head_dim)
+            signed_sin = model.rope_signed_sin[positions].view(rows, 1, 1, head_dim)
+            start, mask = 0, _padding_mask(firsts, slot)
         x = model.tok_embeddings.weight[tokens.view(rows)]  # (rows, dim)
-        for layer in self.layers:
+        for layer, (keys, values) in zip(self.layers, self._cache_rows(rows), strict=True):
             normed = F.rms_norm(x, norm_shape, layer.attention_norm, eps).to(bf16)
             qkv = int4_matmul(normed, *layer.wqkv).float()
             qkv = qkv.view(rows, rotated + kv_heads, 1, head_dim)  # (bs, heads, seqlen, head_dim)
             qk = qkv[:, :rotated]
             qk = qk * cos + qk.roll(head_dim // 2, dims=-1) * signed_sin  # see apply_rotary
-            keys, values = layer.keys[:rows], layer.values[:rows]
             keys.index_copy_(2, cache_pos, qk[:, heads:])
             values.index_copy_(2, cache_pos, qkv[:, rotated:])
             # One query per head: each kv head's group of query heads as its queries.
             queries = qk[:, :heads].reshape(rows, kv_heads, heads // kv_heads, head_dim)
-            keys, values = keys[:, :, start : slot + 1], values[:, :, start : slot + 1]
-            attended = F.scaled_dot_product_attention(queries, keys, values, attn_mask=mask)
+            seen = slice(start, slot + 1)
+            attended = F.scaled_dot_product_attention(
+                queries, keys[:, :, seen], values[:, :, seen], attn_mask=mask
+            )
             attended = attended.reshape(rows, heads * head_dim).to(bf16)
             x = x + int4_matmul(attended, *layer.wo).float()
             normed = F.rms_norm(x, norm_shape, layer.ffn_norm, eps).to(bf16)
@@ -99,6 +104,12 @@ class FlatDecodeStep:
             product = (F.silu(gate) * up).to(bf16)
             x = x + int4_matmul(product, *layer.w2).float()
         return model.output(model.norm(x)).float()  # (rows, vocab)
+
+    def _cache_rows(self, rows: int) -> list[tuple[Tensor, Tensor]]:
+        """Each layer's keys and values of the first `rows` rows: views, made once per count."""
+        if rows not in self._views:
+            self._views[rows] = [(layer.keys[:rows], layer.values[:rows]) for layer in self.layers]
+        return self._views[rows]
 
 
 def _padding_mask(firsts: Sequence[int], slot: int) -> Tensor | None:
