@@ -181,7 +181,9 @@ def ask_command(args: argparse.Namespace, scholar: Scholar) -> int:
     timings = answer.timings
     spent = f"retrieval {timings.retrieve_ms:.0f} ms"
     if timings.ttft_ms:  # the model wrote something
-        spent += f", first token {timings.ttft_ms:.0f} ms, {timings.tokens_per_s:.1f} tokens/s"
+        spent += f", first token {timings.ttft_ms:.0f} ms"
+    if timings.tokens_per_s:  # more than one token
+        spent += f", {timings.tokens_per_s:.1f} tokens/s"
     print(
         f"\nconversation {answer.conversation_id} (continue with --conversation "
         f"{answer.conversation_id}); {spent}"

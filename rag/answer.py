@@ -16,6 +16,7 @@ from rag.prompt import (
     build_messages,
     is_follow_up,
     retrieval_query,
+    without_earlier_answers,
     without_prompt_echo,
     without_source_headers,
 )
@@ -165,7 +166,7 @@ class Answerer:
             tokens = self.generator.count_tokens(text)
             timings.tokens_per_s = (tokens - 1) / decode_seconds if decode_seconds > 0 else 0.0
             text = without_source_headers(text[: loop_end(text)], sources)  # loops kept once
-            text = without_prompt_echo(text)
+            text = without_earlier_answers(without_prompt_echo(text), history)
             checker = CitationChecker(self.embedder, sources)
             evidence = checker.evidence(question, self.config.evidence)
             checked, evidence = renumbered(checker.check(text), evidence)

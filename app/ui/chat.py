@@ -103,11 +103,12 @@ def _timings(details: Mapping[str, Any]) -> str:
     """Retrieval time, and the generation's when the model wrote the answer."""
     timings = details.get("timings", {})
     shown = f"retrieval {timings.get('retrieve_ms', 0):.0f} ms"
-    if details.get("found", True) and timings.get("ttft_ms"):
-        shown += (
-            f" · first word after {timings['ttft_ms'] / 1000:.1f} s"
-            f" · {timings.get('tokens_per_s', 0):.0f} tokens/s"
-        )
+    if not details.get("found", True):
+        return shown
+    if timings.get("ttft_ms"):
+        shown += f" · first word after {timings['ttft_ms'] / 1000:.1f} s"
+    if timings.get("tokens_per_s"):  # none for a one-word answer
+        shown += f" · {timings['tokens_per_s']:.0f} tokens/s"
     return shown
 
 

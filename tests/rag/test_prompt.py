@@ -13,6 +13,7 @@ from rag.prompt import (
     build_messages,
     is_follow_up,
     retrieval_query,
+    without_earlier_answers,
     without_prompt_echo,
     without_source_headers,
 )
@@ -102,3 +103,15 @@ def test_the_prompt_lines_that_stop_an_echo_are_the_prompts_own() -> None:
 )
 def test_the_instructions_written_back_are_not_part_of_the_answer(answer: str, kept: str) -> None:
     assert without_prompt_echo(answer) == kept
+
+
+def test_sentences_that_repeat_an_earlier_answer_are_dropped() -> None:
+    history = [Turn("How many papers does S2ORC hold?", "S2ORC contains 81.1M papers [1]. Yes.")]
+    follow_up = (
+        "S2ORC contains 81.1M papers [2]. Yes. Its full text covers 8.1M of them [1].\n"
+        "S2ORC contains 81.1M papers."
+    )
+    assert without_earlier_answers(follow_up, history) == (
+        "Yes. Its full text covers 8.1M of them [1]."
+    )
+    assert without_earlier_answers(follow_up, []) == follow_up

@@ -463,3 +463,17 @@ def test_a_source_cited_by_several_sentences_shows_and_highlights_every_quote(
     assert not source.error, source.error
     assert source.get("image")[0].captions == ["Page 1 of 4"]  # both found and highlighted
     assert sorted(drawn) == sorted([(1, SUN), (1, RUBISCO)])
+
+
+def test_an_answer_of_one_word_shows_no_rate_of_tokens(
+    settings: Settings, scholar: Scholar, make_pdf: PdfMaker
+) -> None:
+    """Its rate is over no tokens after the first: 0 tokens/s is no figure to show."""
+    list(scholar.ingest([make_pdf("topics.pdf", TOPIC_PAGES)]))
+    timings = {"retrieve_ms": 12.0, "ttft_ms": 1200.0, "tokens_per_s": 0.0}
+    with scholar.store.session(write=True) as session:
+        conversation = start_conversation(session, scholar.collection_id("default"), "Why?")
+        add_turn(session, conversation, "Why?", "Yes.", stored_answer() | {"timings": timings})
+    app = start(settings)
+    app.button(key=f"conversation-{conversation}").click().run()
+    assert texts(app.chat_message[1].caption) == ["retrieval 12 ms · first word after 1.2 s"]
