@@ -23,6 +23,7 @@ VIEW = "view"  # session state: the main view's name
 # it is done: a run that finds them there follows one that was cut off (a reload, a closed tab, a
 # click during the upload).
 UPLOADING_PARAM = "uploading"
+PASSWORD_TAKEN = "The password will open the password-protected PDFs of the next upload."
 SUPPORTED_TYPES = "Supported: " + ", ".join(sorted(SUPPORTED_EXTENSIONS))
 STAGE_SHARE = {"read": (0.0, 0.4), "embed": (0.4, 1.0)}  # of a file's progress bar
 
@@ -56,6 +57,8 @@ def _uploads(scholar: Scholar, collection: str) -> None:
         key=f"pdf-password-{round_number}",  # a new batch starts with an empty field
         help="Only for password-protected PDFs in this batch.",
     )
+    if password:
+        st.caption(PASSWORD_TAKEN)
     if not uploads:
         return
     outcomes = st.session_state.setdefault(UPLOAD_OUTCOMES, {})[collection] = []

@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 from app.service import Scholar
 from app.settings import Settings
 from app.ui.chat import BLANK_QUESTION_HINT, WRITING_NOTE
+from app.ui.documents import PASSWORD_TAKEN
 from rag.conversations import add_turn, start_conversation
 from rag.store import StoredSummary
 from tests.app.ui.test_app import (
@@ -298,13 +299,16 @@ def test_the_pdf_password_is_cleared_after_its_upload(
     password = page.get_by_label("PDF password", exact=True)
     password.fill("lamp-oil-42")
     password.press("Enter")  # Streamlit takes a text field's value on Enter
-    expect(page.get_by_text("Press Enter to apply")).to_have_count(0)
+    expect(page.get_by_text(PASSWORD_TAKEN)).to_be_visible()  # the run with it is done
 
     page.locator("input[type=file]").set_input_files(str(locked))
 
     expect(page.get_by_text("locked.pdf: ingested, 4 pages")).to_be_visible(
         timeout=ANSWER_TIMEOUT_MS
     )
+    # The field is drawn anew, empty; the old one stays on the page, faded, until the run ends.
+    expect(page.get_by_text(PASSWORD_TAKEN)).to_have_count(0, timeout=60_000)
+    expect(page.get_by_label("PDF password", exact=True)).to_have_count(1, timeout=60_000)
     expect(page.get_by_label("PDF password", exact=True)).to_have_value("")
 
 
