@@ -1,56 +1,15 @@
 """The browser app's flows, driven through Streamlit's AppTest with the real service, models and
 store underneath (no stand-ins)."""
 
-import re
 from pathlib import Path
 
-import pytest
-from streamlit.testing.v1 import AppTest
-
-import app.service as app_service
 from app.service import Scholar
 from app.settings import Settings
-from app.ui.common import plain
 from rag.conversations import add_turn, start_conversation
+from tests.app.ui.apptest import alerts, rendered, show, start, texts
+from tests.app.ui.stored import HOSTILE, stored_answer
 from tests.conftest import TOPIC_PAGES, TRICKY, PdfMaker, require_shared
 from tests.reliability.test_tricky import EXPECTED, INGESTED, LARGE
-
-APP = Path(__file__).resolve().parents[3] / "streamlit_app.py"
-TIMEOUT_S = 300  # the first question loads (and may convert) the default model
-
-HOSTILE = (
-    "Zanzibar lighthouse keepers polish the brass lamp every evening before sunset. "
-    "![beacon](http://127.0.0.1:9/beacon.png) <script>window.pwned = 1</script> "
-    '<img src="http://127.0.0.1:9/x.png" onerror="window.pwned = 1"> '
-    "The lamp of the Zanzibar lighthouse burns paraffin oil and turns once every ten seconds."
-)
-
-
-@pytest.fixture(autouse=True)
-def short_answers(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SCHOLAR_MAX_NEW_TOKENS", "48")
-
-
-def start(settings: Settings) -> AppTest:
-    app = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
-    app.run()
-    assert not app.exception, app.exception
-    return app
-
-
-def show(app: AppTest, view: str) -> AppTest:
-    app.radio(key="view").set_value(view).run()
-    assert not app.exception, app.exception
-    return app
-
-
-def texts(elements) -> list[str]:
-    """The elements' Markdown as it reads on the page (backslash escapes resolved)."""
-    return [rendered(element.value) for element in elements]
-
-
-def rendered(markdown: str) -> str:
-    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 def test_a_first_visit_gets_guidance_and_the_model_in_use(settings: Settings) -> None:
@@ -91,19 +50,6 @@ def test_uploads_get_a_status_each_and_appear_in_the_document_list(
     assert "topics.pdf: already in this collection, nothing changed." in texts(app.info)
 
 
-@pytest.fixture
-def drawn(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str]]:
-    """(page, quote) of every page image the service draws, from here on."""
-    calls: list[tuple[int, str]] = []
-    draw = app_service.render_page
-    monkeypatch.setattr(
-        app_service,
-        "render_page",
-        lambda path, page, quote: calls.append((page, quote)) or draw(path, page, quote),
-    )
-    return calls
-
-
 def test_an_answer_streams_with_citations_opens_its_page_and_is_kept(
     settings: Settings, scholar: Scholar, make_pdf: PdfMaker, drawn: list[tuple[int, str]]
 ) -> None:
@@ -142,26 +88,6 @@ def test_an_answer_streams_with_citations_opens_its_page_and_is_kept(
     conversation.click().run()
     assert texts(tomorrow.chat_message[0].markdown) == [question]
     assert ":blue-badge[" in tomorrow.chat_message[1].markdown[0].value
-
-
-def test_document_and_model_text_is_shown_as_inert_markdown(
-    settings: Settings, scholar: Scholar, tmp_path: Path
-) -> None:
-    hostile = tmp_path / "lighthouse.md"
-    hostile.write_text(HOSTILE)
-    list(scholar.ingest([hostile]))
-    app = start(settings)
-
-    app.chat_input[0].set_value("What oil does the Zanzibar lighthouse lamp burn?").run()
-
-    assert not app.exception, app.exception
-    shown = [element for element in app.main.get("markdown")]
-    assert shown
-    for element in shown:
-        assert not element.proto.allow_html
-        assert "![" not in element.value  # an image would be `![alt](url)`
-        assert re.search(r"(?<!\\)<", element.value) is None  # every < escaped: no HTML
-    assert any("<script>window.pwned = 1</script>" in text for text in texts(shown))
 
 
 def test_a_question_can_be_kept_within_chosen_documents(
@@ -294,11 +220,6 @@ def test_upload_outcomes_stay_with_their_collection_and_go_when_a_document_is_de
     assert not any("ingested" in text for text in alerts(app))
 
 
-def alerts(app: AppTest) -> list[str]:
-    """Every success, info, warning and error message on the page, as it reads."""
-    return texts([*app.success, *app.info, *app.warning, *app.error])
-
-
 def test_a_generator_path_that_is_not_a_model_is_refused_and_the_previous_one_kept(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -363,117 +284,3 @@ def test_the_open_conversation_is_deleted_and_same_titles_read_differently(
     assert len(app.chat_message) == 0  # a new conversation
     listed = [b for b in app.sidebar.button if (b.key or "").startswith("conversation-")]
     assert [button.key for button in listed] == [f"conversation-{ids[0]}"]
-
-
-def stored_answer() -> dict[str, object]:
-    """A stored answer's details, as `Answer.to_json` writes them, citing nothing."""
-    return {
-        "answer": "It fixes carbon.",
-        "found": True,
-        "citations": [],
-        "evidence": [],
-        "unsupported_sentences": [],
-        "retrieved": [],
-        "timings": {"retrieve_ms": 12.0},
-        "quoted": False,
-    }
-
-
-LAMP = "The lamp of the Zanzibar lighthouse burns paraffin oil and turns once every ten seconds."
-CITED_QUESTION = "What oil does the lamp burn?"
-
-
-def store_cited_markdown(scholar: Scholar, folder: Path) -> int:
-    """lighthouse.md ingested, and a stored answer citing its lamp sentence: the conversation."""
-    notes = folder / "lighthouse.md"
-    notes.write_text(HOSTILE)
-    [outcome] = list(scholar.ingest([notes]))
-    citation = {
-        "n": 1,
-        "document_id": outcome.document_id,
-        "filename": "lighthouse.md",
-        "title": "lighthouse",
-        "page": 1,
-        "quote": LAMP,
-    }
-    with scholar.store.session(write=True) as session:
-        conversation = start_conversation(session, scholar.collection_id("default"), CITED_QUESTION)
-        details = stored_answer() | {"answer": "Paraffin oil [1].", "citations": [citation]}
-        add_turn(session, conversation, CITED_QUESTION, "Paraffin oil [1].", details)
-    return conversation
-
-
-def test_a_cited_markdown_source_shows_its_text_with_the_quote_marked(
-    settings: Settings, scholar: Scholar, tmp_path: Path
-) -> None:
-    conversation = store_cited_markdown(scholar, tmp_path)
-    app = start(settings)
-    app.button(key=f"conversation-{conversation}").click().run()
-
-    source = app.chat_message[1].expander[0]
-    assert [toggle.label for toggle in source.toggle] == ["Show the text"]
-    source.toggle[0].set_value(True).run()
-
-    assert not app.exception, app.exception
-    source = app.chat_message[1].expander[0]
-    assert not source.error, source.error
-    assert not source.get("image")
-    [page_text] = [m.value for m in source.markdown if ":orange-background[" in m.value]
-    assert f":orange-background[{plain(LAMP)}]" in page_text
-    assert re.search(r"(?<!\\)<", page_text) is None  # the document's HTML stays text
-    assert "<script>window.pwned = 1</script>" in rendered(page_text)
-    assert "The text of the file" in texts(source.caption)
-    assert source.get("download_button")[0].label == "Download lighthouse.md"
-
-
-SUN = "Chlorophyll in the chloroplasts of leaf cells absorbs red and blue light and reflects green"
-RUBISCO = "In the Calvin cycle the enzyme RuBisCO fixes carbon dioxide from the air"
-TWO_QUOTES_QUESTION = "How do plants use light?"
-
-
-def store_answer_citing_one_page_twice(scholar: Scholar, make_pdf: PdfMaker) -> int:
-    """topics.pdf ingested, and a stored answer whose two sentences cite its page 1, each with
-    its own quote, under one source number: the conversation."""
-    [outcome] = list(scholar.ingest([make_pdf("topics.pdf", TOPIC_PAGES)]))
-    cited = {"n": 1, "document_id": outcome.document_id, "filename": "topics.pdf", "page": 1}
-    citations = [cited | {"title": "topics", "quote": quote} for quote in (SUN, RUBISCO)]
-    answer = "Chlorophyll absorbs light [1]. RuBisCO fixes carbon dioxide [1]."
-    with scholar.store.session(write=True) as session:
-        conversation = start_conversation(
-            session, scholar.collection_id("default"), TWO_QUOTES_QUESTION
-        )
-        details = stored_answer() | {"answer": answer, "citations": citations}
-        add_turn(session, conversation, TWO_QUOTES_QUESTION, answer, details)
-    return conversation
-
-
-def test_a_source_cited_by_several_sentences_shows_and_highlights_every_quote(
-    settings: Settings, scholar: Scholar, make_pdf: PdfMaker, drawn: list[tuple[int, str]]
-) -> None:
-    conversation = store_answer_citing_one_page_twice(scholar, make_pdf)
-    app = start(settings)
-    app.button(key=f"conversation-{conversation}").click().run()
-
-    [source] = app.chat_message[1].expander
-    assert texts(source.markdown) == [f"> {SUN}", f"> {RUBISCO}"]
-    source.toggle[0].set_value(True).run()
-
-    assert not app.exception, app.exception
-    source = app.chat_message[1].expander[0]
-    assert not source.error, source.error
-    assert source.get("image")[0].captions == ["Page 1 of 4"]  # both found and highlighted
-    assert sorted(drawn) == sorted([(1, SUN), (1, RUBISCO)])
-
-
-def test_an_answer_of_one_word_shows_no_rate_of_tokens(
-    settings: Settings, scholar: Scholar, make_pdf: PdfMaker
-) -> None:
-    """Its rate is over no tokens after the first: 0 tokens/s is no figure to show."""
-    list(scholar.ingest([make_pdf("topics.pdf", TOPIC_PAGES)]))
-    timings = {"retrieve_ms": 12.0, "ttft_ms": 1200.0, "tokens_per_s": 0.0}
-    with scholar.store.session(write=True) as session:
-        conversation = start_conversation(session, scholar.collection_id("default"), "Why?")
-        add_turn(session, conversation, "Why?", "Yes.", stored_answer() | {"timings": timings})
-    app = start(settings)
-    app.button(key=f"conversation-{conversation}").click().run()
-    assert texts(app.chat_message[1].caption) == ["retrieval 12 ms · first word after 1.2 s"]

@@ -4,104 +4,37 @@ the cited page; and documents with script and image payloads that must stay iner
 fixes of the browser review: the collection and conversation kept across a reload, summaries
 made by one click (and again by the next), blank questions ignored, no generation timings for
 an answer that was not generated, the PDF password cleared after its upload, commands in
-failure messages shown as code, and an upload cut off by a reload reported. Then the second
-review's: a cited page that fits a phone's width, and a question, a batch of uploads and a
-summary cut off by a click each reported."""
+failure messages shown as code, unsupported files in a batch, a Markdown source's text with the
+quote highlighted, and a cited page that fits a phone's width. Work cut off by a reload or a
+click is in test_browser_cut_off.py."""
 
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pytest
-from playwright.sync_api import Locator, Page, expect, sync_playwright
+from playwright.sync_api import Locator, Page, expect
 from pypdf import PdfWriter
-from sqlalchemy import func, select
 
 from app.service import Scholar
-from app.settings import Settings
-from app.ui.chat import BLANK_QUESTION_HINT, WRITING_NOTE
+from app.ui.chat import BLANK_QUESTION_HINT
 from app.ui.documents import PASSWORD_TAKEN
 from rag.conversations import add_turn, start_conversation
-from rag.store import StoredSummary
-from tests.app.ui.test_app import (
-    APP,
-    CITED_QUESTION,
+from tests.app.ui.browser import (
+    ANSWER_TIMEOUT_MS,
+    SCREENSHOTS,
+    SUMMARY_TIMEOUT_MS,
+    ask,
+    pick_collection,
+    reload,
+    stored_summaries,
+    turn_on,
+    wait_until,
+)
+from tests.app.ui.stored import (
     HOSTILE,
     LAMP,
-    TWO_QUOTES_QUESTION,
-    store_answer_citing_one_page_twice,
-    store_cited_markdown,
 )
-from tests.conftest import PAPERS, TOPIC_PAGES, TRICKY, PdfMaker, require_shared
-
-CHROMIUM = "/usr/bin/chromium"  # Debian's package: Playwright's own browser download fails here
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-START_TIMEOUT_S = 60
-ANSWER_TIMEOUT_MS = 300_000  # the first question loads the default model
-SUMMARY_TIMEOUT_MS = 600_000  # loads the default model, then reads the document in parts
-SCREENSHOTS = "SCHOLAR_SCREENSHOTS"  # where the screenshots go (the README's come from here)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def server(settings: Settings, tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    log = (tmp_path / "streamlit.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port)],
-        cwd=APP.parent,
-        env={**os.environ, "SCHOLAR_MAX_NEW_TOKENS": "64"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
-                    if reply.status == 200:
-                        break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((tmp_path / "streamlit.log").read_text()) from None
-                time.sleep(0.5)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
-
-
-@pytest.fixture
-def page(server: str) -> Iterator[Page]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS
-        )
-        page = browser.new_page(viewport={"width": 1400, "height": 1800})
-        page.goto(server)
-        page.get_by_role("radiogroup").wait_for(timeout=START_TIMEOUT_S * 1000)
-        yield page
-        browser.close()
+from tests.conftest import PAPERS, TOPIC_PAGES, PdfMaker, require_shared
 
 
 def test_upload_ask_cite_and_open_the_page(page: Page, server: str, tmp_path: Path) -> None:
@@ -171,38 +104,6 @@ def test_upload_ask_cite_and_open_the_page(page: Page, server: str, tmp_path: Pa
     assert dialogs == []
     assert outside == [], outside
     assert shots_taken == 4
-
-
-def turn_on(switch: Locator, label: Locator, attempts: int = 3) -> None:
-    """Click a toggle's label until it is on: a click that lands while the app is still
-    finishing a run can be dropped by Streamlit."""
-    for _ in range(attempts):
-        label.click()
-        try:
-            expect(switch).to_be_checked(timeout=10_000)
-            return
-        except AssertionError:
-            continue
-    expect(switch).to_be_checked()
-
-
-def ask(page: Page, question: str) -> None:
-    exports_before = page.get_by_text("Export answer").count()
-    box = page.get_by_placeholder("Ask about your documents")
-    box.fill(question)
-    box.press("Enter")
-    expect(page.get_by_text("Export answer")).to_have_count(
-        exports_before + 1, timeout=ANSWER_TIMEOUT_MS
-    )
-
-
-@pytest.fixture
-def topics(scholar: Scholar, make_pdf: PdfMaker) -> int:
-    """topics.pdf in the default collection, ingested before the server starts (a test names
-    this fixture before `page`); its document id."""
-    outcome = next(scholar.ingest([make_pdf("topics.pdf", TOPIC_PAGES)]))
-    assert outcome.document_id is not None
-    return outcome.document_id
 
 
 def test_a_reload_keeps_the_collection_and_the_conversation(
@@ -328,48 +229,6 @@ def test_commands_in_failure_messages_show_as_code(
     expect(listed.locator("code")).to_have_text(["ocrmypdf in.pdf out.pdf"])
 
 
-def reload(page: Page) -> None:
-    page.reload()
-    page.get_by_role("radiogroup").wait_for(timeout=START_TIMEOUT_S * 1000)
-
-
-def pick_collection(page: Page, name: str) -> None:
-    page.get_by_test_id("stSidebar").get_by_role("combobox", name="Collection").click()
-    page.get_by_role("option", name=name, exact=True).click()
-    expect(page).to_have_url(re.compile(rf"[?&]collection={re.escape(name)}\b"))
-
-
-def stored_summaries(scholar: Scholar, document_id: int) -> int:
-    with scholar.store.session() as session:
-        return session.scalar(select(func.count()).where(StoredSummary.document_id == document_id))
-
-
-def wait_until(condition: Callable[[], bool], timeout_ms: int) -> None:
-    """Poll `condition` (a check outside the page, such as the store) until it holds."""
-    deadline = time.monotonic() + timeout_ms / 1000
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(1)
-
-
-def test_an_upload_cut_off_by_a_reload_is_reported_and_nothing_is_stored(
-    page: Page, settings: Settings
-) -> None:
-    long_pdf = require_shared(TRICKY / "DA-619p.pdf")
-    page.get_by_role("radiogroup").get_by_text("Documents").click()
-    page.locator("input[type=file]").set_input_files(str(long_pdf))
-    expect(page.get_by_text(re.compile(r"\d+ of 619 pages read"))).to_be_visible(timeout=60_000)
-    expect(page).to_have_url(re.compile(r"[?&]uploading=DA-619p\.pdf"))
-
-    reload(page)
-
-    expect(page.get_by_text("DA-619p.pdf was not added: its upload was cut off")).to_be_visible()
-    expect(page).not_to_have_url(re.compile("uploading="))
-    scholar = Scholar(settings)
-    wait_until(lambda: not scholar.documents("default"), 60_000)  # the cut-off run rolled back
-    scholar.store.dispose()
-
-
 def test_unsupported_files_in_a_batch_each_get_a_failure_and_the_rest_is_ingested(
     page: Page, tmp_path: Path
 ) -> None:
@@ -396,14 +255,6 @@ def test_unsupported_files_in_a_batch_each_get_a_failure_and_the_rest_is_ingeste
         )
 
 
-@pytest.fixture
-def cited_markdown(scholar: Scholar, tmp_path: Path) -> str:
-    """lighthouse.md and a stored answer citing it, made before the server starts (a test
-    names this fixture before `page`); the question asked."""
-    store_cited_markdown(scholar, tmp_path)
-    return CITED_QUESTION
-
-
 def test_a_cited_markdown_source_shows_its_text_with_the_quote_highlighted(
     cited_markdown: str, page: Page
 ) -> None:
@@ -424,14 +275,6 @@ def test_a_cited_markdown_source_shows_its_text_with_the_quote_highlighted(
     expect(source.get_by_text("Download lighthouse.md")).to_be_visible()
 
 
-@pytest.fixture
-def cited_page(scholar: Scholar, make_pdf: PdfMaker) -> str:
-    """topics.pdf and a stored answer citing its page 1, made before the server starts (a test
-    names this fixture before `page`); the question asked."""
-    store_answer_citing_one_page_twice(scholar, make_pdf)
-    return TWO_QUOTES_QUESTION
-
-
 def test_a_cited_page_fits_a_narrow_window(cited_page: str, page: Page) -> None:
     page.get_by_test_id("stSidebar").get_by_role("button", name=cited_page).click()
     expect(page.get_by_test_id("stChatMessage")).to_have_count(2)
@@ -447,53 +290,3 @@ def test_a_cited_page_fits_a_narrow_window(cited_page: str, page: Page) -> None:
     box = image.bounding_box()
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, box
     assert box["width"] > width / 2
-
-
-def test_a_question_cut_off_by_a_click_is_reported(topics: int, page: Page) -> None:
-    question = "What does the enzyme RuBisCO fix?"
-    box = page.get_by_placeholder("Ask about your documents")
-    box.fill(question)
-    box.press("Enter")
-    expect(page.get_by_text(WRITING_NOTE)).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
-
-    page.get_by_role("radiogroup").get_by_text("Documents").click()
-
-    warning = page.get_by_test_id("stAlert").filter(has_text=f"Your question “{question}”")
-    expect(warning).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
-    expect(warning).to_contain_text("was not answered")
-    expect(page).not_to_have_url(re.compile("asking="))
-
-
-def test_a_batch_cut_off_by_a_click_names_every_file_not_added(page: Page, tmp_path: Path) -> None:
-    long_pdf = require_shared(TRICKY / "DA-619p.pdf")
-    first, later = tmp_path / "first.md", tmp_path / "later.md"
-    first.write_text("Glaciers carve valleys as they move downhill under their own weight.")
-    later.write_text("Dunes migrate downwind as sand grains hop over their crests.")
-    page.get_by_role("radiogroup").get_by_text("Documents").click()
-    page.locator("input[type=file]").set_input_files([str(first), str(long_pdf), str(later)])
-    expect(page.get_by_text(re.compile(r"\d+ of 619 pages read"))).to_be_visible(timeout=60_000)
-
-    page.get_by_role("radiogroup").get_by_text("Chat").click()
-
-    warning = page.get_by_test_id("stAlert").filter(has_text="DA-619p.pdf was not added")
-    expect(warning).to_be_visible(timeout=60_000)
-    expect(warning).to_contain_text("Not started either: later.md. Add them again.")
-    page.get_by_role("radiogroup").get_by_text("Documents").click()
-    expect(page.get_by_text("first.md: ingested, 1 page, 1 passage.")).to_be_visible()
-    expect(page.get_by_text("Ingesting")).to_have_count(0)  # the files are not taken again
-
-
-def test_a_summary_cut_off_by_a_click_is_reported(
-    topics: int, page: Page, scholar: Scholar
-) -> None:
-    page.get_by_role("radiogroup").get_by_text("Documents").click()
-    page.get_by_role("button", name="Summarize", exact=True).click()
-    expect(page.get_by_text("Summarizing")).to_be_visible(timeout=SUMMARY_TIMEOUT_MS)
-
-    page.get_by_role("radiogroup").get_by_text("Chat").click()
-
-    warning = page.get_by_test_id("stAlert").filter(has_text="The summary of topics.pdf")
-    expect(warning).to_be_visible(timeout=SUMMARY_TIMEOUT_MS)
-    expect(warning).to_contain_text("was not made")
-    expect(page).not_to_have_url(re.compile("summarizing="))
-    assert stored_summaries(scholar, topics) == 0
