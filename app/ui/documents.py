@@ -23,6 +23,7 @@ VIEW = "view"  # session state: the main view's name
 # it is done: a run that finds them there follows one that was cut off (a reload, a closed tab, a
 # click during the upload).
 UPLOADING_PARAM = "uploading"
+FAILED_BADGE = ":red-badge[failed]"  # beside a document that could not be added
 PASSWORD_TAKEN = "The password will open the password-protected PDFs of the next upload."
 SUPPORTED_TYPES = "Supported: " + ", ".join(sorted(SUPPORTED_EXTENSIONS))
 STAGE_SHARE = {"read": (0.0, 0.4), "embed": (0.4, 1.0)}  # of a file's progress bar
@@ -143,8 +144,9 @@ def _as(duplicate: FileOutcome) -> str:
 def _document_row(scholar: Scholar, document: DocumentSummary) -> None:
     with st.container(border=True):
         about, summarize, delete = st.columns([6, 1.3, 1.2], vertical_alignment="center")
-        about.markdown(f"**{plain(document.title)}**")
-        if document.status == DocumentStatus.READY:
+        ready = document.status == DocumentStatus.READY
+        about.markdown(f"**{plain(document.title)}**" + ("" if ready else f" {FAILED_BADGE}"))
+        if ready:
             about.caption(
                 f"{plain(document.filename)} · {counted(document.pages, 'page')} · "
                 f"{counted(document.chunks, 'passage')}"

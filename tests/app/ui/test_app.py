@@ -5,6 +5,7 @@ from pathlib import Path
 
 from app.service import Scholar
 from app.settings import Settings
+from app.ui.documents import FAILED_BADGE
 from rag.conversations import add_turn, start_conversation
 from tests.app.ui.apptest import alerts, rendered, show, start, texts
 from tests.app.ui.stored import HOSTILE, stored_answer
@@ -188,6 +189,8 @@ def test_the_tricky_pdfs_uploaded_as_one_batch_each_get_their_outcome(settings: 
             assert any(line.startswith(f"{path.name}: ingested, ") for line in succeeded)
         else:
             assert any(line.startswith(f"{path.name}: failed. {expected}: ") for line in failed)
+    badged = [m.value for m in app.markdown if m.value.endswith(f" {FAILED_BADGE}")]
+    assert len(badged) == len(failed)  # a failed document stands out in the list
 
 
 def test_upload_outcomes_stay_with_their_collection_and_go_when_a_document_is_deleted(
