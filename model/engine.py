@@ -43,7 +43,6 @@ class Engine:
         if self.captured:
             self._decode = torch.compile(self._decode_step, mode="reduce-overhead", fullgraph=True)
         self._pad = torch.zeros(1, dtype=torch.long, device=device)
-        self._firsts: list[int] = [0]  # `_pad` as a list, for the flat step
         self._padded = False
         # The decode step's cache slot, written in place: a new tensor from a Python int would
         # be a host-to-device copy that waits for the GPU's queued work every step.
@@ -72,7 +71,6 @@ class Engine:
         """Write `tokens` (bs, seqlen) from slot 0; return the last logits (bs, vocab)."""
         self._padded = bool(pad.any())
         tokens, self._pad = tokens.to(self.device), pad.to(self.device)
-        self._firsts = pad.tolist()
         seqlen = tokens.shape[1]
         if self._padded and seqlen >= ALONE_FROM:
             rows = [tokens[row : row + 1, start:] for row, start in enumerate(pad.tolist())]
@@ -101,7 +99,7 @@ class Engine:
         """Write one token per row (bs,) at cache slot `slot`; return the logits (bs, vocab)."""
         flat = flat_step_for(self.model)
         if flat is not None:
-            return flat(tokens, slot, self._firsts)
+            return flat(tokens, slot, self._pad.tolist())  # a CPU tensor: no wait
         cache_pos = self._slot.fill_(slot)
         if self.captured:
             try:
