@@ -13,7 +13,8 @@ from tqdm import tqdm
 from app.cli_model import add_model_commands
 from app.cli_reliability import add_reliability_commands
 from app.cli_serve import add_serve_commands
-from app.evaluate import evaluate_qa, evaluate_retrieval
+from app.evaluate import evaluate_retrieval
+from app.evaluate_qa import BASELINES, evaluate_qa, report_table
 from app.records import counted
 from app.service import DEFAULT_COLLECTION, Scholar, ScholarError
 from app.settings import Settings, SettingsError
@@ -249,16 +250,18 @@ def eval_retrieval_command(args: argparse.Namespace, scholar: Scholar) -> int:
 def eval_qa_command(args: argparse.Namespace, scholar: Scholar) -> int:
     progress = TqdmProgress()
     try:
-        scores = evaluate_qa(Path(args.file), scholar, args.collection, progress)
+        report = evaluate_qa(Path(args.file), scholar, args.collection, progress, args.baseline)
     finally:
         progress.close()
-    result = scores.to_json()
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps(report.to_json()))
         return 0
-    print(f"{args.file}: {result.pop('questions')} questions")
-    for metric, value in result.items():
-        print(f"  {metric:<20} {'n/a' if value is None else value}")
+    ours = report.scores["ours"]
+    print(
+        f"{args.file}: {ours.questions} questions "
+        f"({ours.answerable} answerable, {ours.unanswerable} unanswerable)\n"
+    )
+    print(report_table(report))
     return 0
 
 
@@ -320,11 +323,17 @@ def build_parser() -> argparse.ArgumentParser:
     retrieval.set_defaults(handler=eval_retrieval_command)
     qa = evaluations.add_parser(
         "qa",
-        help="answer recall, citation accuracy, abstention and latency on a JSONL question file",
-        description='Ask each {"question","answer","document"?,"page"?} line and score answers.',
+        help="evidence, answer recall, cited pages, abstention and latency on a JSONL file",
+        description='Ask each {"question","answer","key_fact"?,"document"?,"page"?,"kind"?} '
+        "line and score the answers.",
     )
     qa.add_argument("file", metavar="FILE.jsonl")
     qa.add_argument("--collection", default=DEFAULT_COLLECTION)
+    qa.add_argument(
+        "--baseline",
+        choices=BASELINES,
+        help="also answer each question with a plain RAG baseline, the same model, and compare",
+    )
     qa.add_argument("--json", action="store_true", help="print JSON instead of text")
     qa.set_defaults(handler=eval_qa_command)
     return parser

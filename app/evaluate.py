@@ -1,5 +1,5 @@
-"""Evaluation through the normal ingestion, retrieval and answering path: retrieval quality on
-BEIR-format sets, answer quality on question files.
+"""Evaluation through the normal ingestion and retrieval path: retrieval quality on BEIR-format
+sets (answer quality on question files is `app.evaluate_qa`).
 
 A BEIR folder holds `corpus.jsonl` ({"_id","title","text"}), `queries.jsonl` ({"_id","text"})
 and `qrels/test.tsv` (query-id, corpus-id, score; graded scores allowed). Gains are the graded
@@ -9,8 +9,6 @@ scores themselves, as in pytrec_eval and the BEIR papers.
 import dataclasses
 import json
 import math
-import re
-import statistics
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -74,9 +72,9 @@ def load_beir(folder: Path) -> BeirSet:
             raise ScholarError(f"{folder} is not a BEIR folder: {name} is missing")
     corpus = [
         CorpusDocument(str(row["_id"]), str(row.get("title") or ""), str(row.get("text") or ""))
-        for row in _jsonl(paths["corpus.jsonl"])
+        for row in read_jsonl(paths["corpus.jsonl"])
     ]
-    queries = {str(row["_id"]): str(row["text"]) for row in _jsonl(paths["queries.jsonl"])}
+    queries = {str(row["_id"]): str(row["text"]) for row in read_jsonl(paths["queries.jsonl"])}
     qrels: dict[str, dict[str, int]] = {}
     lines = paths["qrels/test.tsv"].read_text().splitlines()
     for number, line in enumerate(lines, start=1):
@@ -89,7 +87,7 @@ def load_beir(folder: Path) -> BeirSet:
     return BeirSet(corpus, queries, qrels)
 
 
-def _jsonl(path: Path) -> list[dict[str, object]]:
+def read_jsonl(path: Path) -> list[dict[str, object]]:
     rows = []
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         if not line.strip():
@@ -200,74 +198,4 @@ def _scores(runs: list[tuple[list[str], dict[str, int]]]) -> RetrievalScores:
         mrr_at_10=sum(reciprocal_rank_at(ranked, judged, 10) for ranked, judged in runs) / count,
         map=sum(average_precision(ranked, judged) for ranked, judged in runs) / count,
         queries=count,
-    )
-
-
-@dataclass(frozen=True)
-class QaScores:
-    answer_recall: float  # reference tokens found in what the user reads: answer and evidence
-    model_answer_recall: float  # ... in the model's own words only
-    citation_accuracy: float | None  # questions with a known page whose page is cited
-    abstention_rate: float
-    latency_p50_ms: float
-    latency_p95_ms: float
-    questions: int
-
-    def to_json(self) -> dict[str, float | int | None]:
-        return {
-            name: round(value, 4) if isinstance(value, float) else value
-            for name, value in dataclasses.asdict(self).items()
-        }
-
-
-_ARTICLES = {"a", "an", "the"}
-
-
-def answer_tokens(text: str) -> set[str]:
-    """Lower-cased words without punctuation and articles (as in SQuAD's normalization)."""
-    return {word for word in re.findall(r"\w+", text.lower()) if word not in _ARTICLES}
-
-
-def token_recall(reference: str, answer: str) -> float:
-    expected = answer_tokens(reference)
-    return len(expected & answer_tokens(answer)) / len(expected) if expected else 0.0
-
-
-def evaluate_qa(
-    path: Path, scholar: Scholar, collection: str, progress: Progress | None = None
-) -> QaScores:
-    """Ask every question of a JSONL file (`{"question","answer","document"?,"page"?}`)."""
-    rows = _jsonl(path)
-    if not rows:
-        raise ScholarError(f"{path} holds no questions")
-    recall, model_recall, latencies, cited_right, abstained = [], [], [], [], 0
-    for done, row in enumerate(rows, start=1):
-        if "question" not in row or "answer" not in row:
-            raise ScholarError(f'{path}:{done}: each line needs "question" and "answer"')
-        answer = scholar.ask(str(row["question"]), collection).result()
-        shown = " ".join([answer.text, *(quote.quote for quote in answer.evidence)])
-        recall.append(token_recall(str(row["answer"]), shown))
-        model_recall.append(token_recall(str(row["answer"]), "" if answer.quoted else answer.text))
-        latencies.append(answer.timings.total_ms)
-        abstained += not answer.found
-        if row.get("page") is not None:
-            cited = [*answer.citations, *answer.evidence]
-            cited_right.append(
-                any(
-                    citation.page == int(row["page"])
-                    and row.get("document") in (None, citation.filename, citation.title)
-                    for citation in cited
-                )
-            )
-        if progress:
-            progress("questions", done, len(rows))
-    latencies.sort()
-    return QaScores(
-        answer_recall=statistics.mean(recall),
-        model_answer_recall=statistics.mean(model_recall),
-        citation_accuracy=statistics.mean(cited_right) if cited_right else None,
-        abstention_rate=abstained / len(rows),
-        latency_p50_ms=statistics.median(latencies),
-        latency_p95_ms=latencies[min(len(latencies) - 1, math.ceil(0.95 * len(latencies)) - 1)],
-        questions=len(rows),
     )

@@ -6,18 +6,16 @@ import pytest
 
 from app.cli import main
 from app.evaluate import (
-    answer_tokens,
     average_precision,
     evaluate_retrieval,
     load_beir,
     ndcg_at,
     recall_at,
     reciprocal_rank_at,
-    token_recall,
 )
 from app.service import ScholarError
 from app.settings import Settings
-from tests.conftest import TOPIC_PAGES, write_pdf
+from tests.conftest import TOPIC_PAGES
 
 
 def test_metrics_on_a_hand_computed_ranking() -> None:
@@ -88,37 +86,3 @@ def test_a_folder_that_is_not_beir_gets_a_clear_error(tmp_path: Path) -> None:
     (folder / "queries.jsonl").write_text('{"_id": "q1", "text": "ok"}\nnot json\n')
     with pytest.raises(ScholarError, match=r"queries\.jsonl:2: not valid JSON"):
         load_beir(folder)
-
-
-def test_token_recall_normalizes_case_punctuation_and_articles() -> None:
-    assert token_recall("The ash, and lava!", "lava and ASH flow") == 1.0
-    assert token_recall("pointed arches", "flying buttresses and pointed roofs") == 0.5
-    assert answer_tokens("A Gothic cathedral.") == {"gothic", "cathedral"}
-
-
-def test_eval_qa_scores_answers_citations_abstention_and_latency(
-    settings: Settings,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("SCHOLAR_MAX_NEW_TOKENS", "24")
-    pdfs = tmp_path / "pdfs"
-    pdfs.mkdir()
-    write_pdf(pdfs / "topics.pdf", TOPIC_PAGES)
-    questions = tmp_path / "qa.jsonl"
-    lines = [
-        {"question": "What do volcanologists watch for?", "answer": "earthquakes, ground "
-         "swelling and sulfur dioxide", "document": "topics.pdf", "page": 2},
-        {"question": "Who won the 1998 Eurovision Song Contest?", "answer": "Dana International"},
-    ]  # fmt: skip
-    questions.write_text("\n".join(json.dumps(line) for line in lines))
-    assert main(["ingest", str(pdfs), "--collection", "nature"]) == 0
-    capsys.readouterr()
-    assert main(["eval", "qa", str(questions), "--collection", "nature", "--json"]) == 0
-    scores = json.loads(capsys.readouterr().out)
-    assert scores["questions"] == 2
-    assert scores["citation_accuracy"] == 1.0
-    assert scores["abstention_rate"] == 0.5
-    assert 0.5 <= scores["answer_recall"] <= 1.0  # the evidence quote holds the reference
-    assert 0 < scores["latency_p50_ms"] <= scores["latency_p95_ms"]
