@@ -20,7 +20,7 @@ from app.service import DEFAULT_COLLECTION, Scholar, ScholarError
 from app.settings import Settings, SettingsError
 from ingest.pipeline import FileOutcome, IngestStatus
 from model.remote import RemoteGeneratorError
-from rag.citations import Citation
+from rag.citations import Citation, marked_unsupported
 from rag.prompt import page_label
 
 Handler = Callable[[argparse.Namespace, Scholar], int]
@@ -168,7 +168,7 @@ def ask_command(args: argparse.Namespace, scholar: Scholar) -> int:
         return 0
     print("\n")
     if answer.found:
-        print(f"Answer with citations: {answer.text}\n")
+        print(f"Answer with citations: {marked_unsupported(answer.text, answer.unsupported)}\n")
         _print_quotes("Sources", answer.citations)
         if not answer.quoted:  # else the answer is the evidence
             _print_quotes("Evidence", answer.evidence)

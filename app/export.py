@@ -3,6 +3,7 @@
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from rag.citations import marked_unsupported
 from rag.conversations import StoredTurn
 from rag.summarize import Summary
 
@@ -13,7 +14,8 @@ Citation = Mapping[str, Any]  # as `rag.citations.Citation.to_json` writes it
 
 def answer_markdown(question: str, details: Mapping[str, Any]) -> str:
     """One question and its answer: the text, the sources it cites with quotes, the evidence."""
-    lines = [f"## {_one_line(question)}", "", str(details["answer"]).strip(), ""]
+    text = marked_unsupported(str(details["answer"]), details.get("unsupported_sentences", []))
+    lines = [f"## {_one_line(question)}", "", text.strip(), ""]
     # As the app lists them: the sources of the answer's markers and of its evidence.
     sources = cited_sources([*details.get("citations", []), *details.get("evidence", [])])
     if sources:

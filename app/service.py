@@ -23,7 +23,7 @@ from ingest.readers import SUPPORTED_EXTENSIONS
 from model import Generator, GeneratorOptions, load_generator
 from model.bundled import bundled_generator_path
 from model.remote import RemoteGenerator, RemoteGeneratorError, RemoteOptions
-from rag.answer import Answer, AnswerConfig, Answerer, AnswerStream
+from rag.answer import Answer, AnswerConfig, Answerer, AnswerStream, prompt_style_for
 from rag.conversations import (
     ConversationListing,
     StoredTurn,
@@ -113,6 +113,7 @@ class Scholar:
     @cached_property
     def answerer(self) -> Answerer:
         config = AnswerConfig(
+            prompt_style=prompt_style_for(self.settings.prompt_style, self.generator),
             sources=self.settings.answer_sources,
             max_new_tokens=self.settings.max_new_tokens,
             temperature=self.settings.temperature,

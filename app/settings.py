@@ -11,6 +11,7 @@ from model.bundled import bundled_generator_path
 from rag.embedder import bundled_embedder_path
 
 Number = TypeVar("Number", int, float)
+PROMPT_STYLES = ("auto", "sentences", "passages")
 
 
 class SettingsError(ValueError):
@@ -28,7 +29,11 @@ class Settings:
     chunk_overlap: int = 40
     embed_batch_size: int = 32
     max_file_mb: int = 200
-    answer_sources: int = 5  # passages numbered in an answer's prompt
+    answer_sources: int = 5  # passages numbered in an answer's prompt (large models)
+    # What an answer's prompt holds: "sentences" (the best evidence sentences, a short prompt a
+    # small model follows), "passages" (whole passages, for a large model), or "auto": sentences
+    # for a model run here under SMALL_MODEL_PARAMETERS, passages otherwise.
+    prompt_style: str = "auto"
     max_new_tokens: int = 256
     temperature: float = 0.0  # 0 is greedy decoding
     generator_url: str | None = None  # an OpenAI-compatible server; None runs the model here
@@ -53,6 +58,7 @@ class Settings:
             embed_batch_size=_number(environ, "SCHOLAR_EMBED_BATCH", cls.embed_batch_size),
             max_file_mb=_number(environ, "SCHOLAR_MAX_FILE_MB", cls.max_file_mb),
             answer_sources=_number(environ, "SCHOLAR_ANSWER_SOURCES", cls.answer_sources),
+            prompt_style=_choice(environ, "SCHOLAR_PROMPT", PROMPT_STYLES, cls.prompt_style),
             max_new_tokens=_number(environ, "SCHOLAR_MAX_NEW_TOKENS", cls.max_new_tokens),
             temperature=_number(environ, "SCHOLAR_TEMPERATURE", cls.temperature),
             generator_url=_url(environ, "SCHOLAR_GENERATOR_URL"),
@@ -91,6 +97,14 @@ def _number(environ: Mapping[str, str], name: str, default: Number) -> Number:
     if value < 0:
         raise SettingsError(f"{name}={raw!r} must not be negative")
     return value
+
+
+def _choice(environ: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    """The variable as one of `choices` (any case); the default when unset."""
+    raw = (environ.get(name) or default).strip().lower()
+    if raw not in choices:
+        raise SettingsError(f"{name}={raw!r} is not one of {', '.join(choices)}")
+    return raw
 
 
 def _url(environ: Mapping[str, str], name: str) -> str | None:

@@ -68,6 +68,14 @@ class ModelConfig:
     def head_dim(self) -> int:
         return self.head_dim_override or self.dim // self.n_heads
 
+    @property
+    def parameters(self) -> int:
+        """Weights in the network, tied embeddings counted once (SmolLM2-135M: 134.5M)."""
+        attention = self.dim * self.head_dim * 2 * (self.n_heads + self.n_kv_heads)
+        feed_forward = 3 * self.dim * self.intermediate_size
+        embeddings = self.vocab_size * self.dim * (1 if self.tie_embeddings else 2)
+        return self.n_layers * (attention + feed_forward + 2 * self.dim) + embeddings + self.dim
+
     @classmethod
     def from_hf(cls, hf: dict[str, Any]) -> "ModelConfig":
         """Read a Hugging Face LLaMA `config.json` (transformers 4.x or 5.x field names)."""

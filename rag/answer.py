@@ -1,14 +1,28 @@
-"""Answers with verified citations: retrieve, prompt with numbered sources, stream the model's
-words (stopping a model that repeats itself), then check every claim against the sources and
-attach the evidence sentences."""
+"""Answers with verified citations: retrieve, rank the passages' sentences as evidence, prompt
+with numbered sources (the best sentences for a small model, whole passages for a large one),
+stream the model's words (stopping a model that repeats itself), then check every claim against
+the sources and attach the evidence sentences."""
 
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from model import Generator, SamplingParams
-from rag.citations import CheckedAnswer, Citation, CitationChecker, renumbered
+from rag.citations import (
+    CheckedAnswer,
+    Citation,
+    CitationChecker,
+    marked_unsupported,
+    renumbered,
+)
 from rag.embedder import Embedder
+from rag.evidence import (
+    RankedEvidence,
+    passage_sources,
+    rank_evidence,
+    sentence_sources,
+)
 from rag.loops import loop_end, until_loop
 from rag.prompt import (
     ECHO_STOPS,
@@ -24,15 +38,27 @@ from rag.retrieve import Passage, Retriever
 
 PROMPT_TOKENS = 2048  # prefill is the slow part on a CPU: no prompt longer than answers need
 NOT_FOUND_SIMILARITY = 0.25  # below this, the best passage does not address the question
+# Below this share of the question's terms (weighted by rarity) in the best three sentences, the
+# documents do not speak of what is asked ("Under which license ...?" where none is named).
+NOT_FOUND_COVERAGE = 0.3
 NOT_FOUND_TEXT = (
     "I could not find an answer to this in the documents. The closest passages are listed below."
 )
+# Models below this many weights get the short prompt of evidence sentences under "auto": they
+# lose the question in 1,400 tokens of passages, and prefill them slowly on a CPU.
+SMALL_MODEL_PARAMETERS = 2_000_000_000
 IN_THEIR_WORDS = "The model wrote no answer of its own. In the words of the sources:"
+
+
+PromptStyle = Literal["sentences", "passages"]
 
 
 @dataclass(frozen=True)
 class AnswerConfig:
-    sources: int = 5
+    prompt_style: PromptStyle = "sentences"
+    sources: int = 5  # passages in a "passages" prompt
+    prompt_sentences: int = 8  # sentences in a "sentences" prompt
+    evidence_passages: int = 12  # retrieved passages whose sentences are ranked as evidence
     max_new_tokens: int = 256
     temperature: float = 0.0
     evidence: int = 3
@@ -68,6 +94,7 @@ class Answer:
     def to_json(self) -> dict[str, object]:
         return {
             "answer": self.text,
+            "answer_marked": marked_unsupported(self.text, self.unsupported),
             "found": self.found,
             "citations": [citation.to_json() for citation in self.citations],
             "evidence": [citation.to_json() for citation in self.evidence],
@@ -136,12 +163,18 @@ class Answerer:
         timings = Timings()
         history = history if is_follow_up(question, history) else ()
         query = retrieval_query(question, history)
-        retrieved = self.retriever.retrieve(query, collection_id, self.config.sources, document_ids)
+        depth = max(self.config.sources, self.config.evidence_passages)
+        retrieved = self.retriever.retrieve(query, collection_id, depth, document_ids)
         timings.retrieve_ms = _ms_since(started)
         if not retrieved or retrieved[0].similarity < NOT_FOUND_SIMILARITY:
-            return self._not_found(question, retrieved, timings, started)
+            return self._not_found(question, retrieved[: self.config.sources], timings, started)
+        candidates = [*retrieved, *self.retriever.openings(retrieved)]
+        ranked = rank_evidence(query, candidates, self.embedder)
+        if not ranked.sentences or ranked.coverage < NOT_FOUND_COVERAGE:
+            return self._not_found(question, retrieved[: self.config.sources], timings, started)
 
-        prompt, sources = self.prompt(question, retrieved, history)
+        prompt, sources = self.prompt(question, self._sources(ranked, retrieved), history)
+        retrieved = retrieved[: self.config.sources]
         params = SamplingParams(
             max_new_tokens=self.config.max_new_tokens,
             temperature=self.config.temperature,
@@ -168,7 +201,7 @@ class Answerer:
             text = without_source_headers(text[: loop_end(text)], sources)  # loops kept once
             text = without_earlier_answers(without_prompt_echo(text), history)
             checker = CitationChecker(self.embedder, sources)
-            evidence = checker.evidence(question, self.config.evidence)
+            evidence = checker.cite(ranked.sentences[: self.config.evidence])
             checked, evidence = renumbered(checker.check(text), evidence)
             quoted = not checked.text
             if quoted:  # nothing the model wrote is left: answer with the evidence
@@ -187,6 +220,11 @@ class Answerer:
             )
 
         return AnswerStream(pieces(), finish)
+
+    def _sources(self, ranked: RankedEvidence, retrieved: list[Passage]) -> list[Passage]:
+        if self.config.prompt_style == "sentences":
+            return sentence_sources(ranked.sentences, self.config.prompt_sentences)
+        return passage_sources(ranked.sentences, retrieved, self.config.sources)
 
     def prompt(
         self, question: str, retrieved: list[Passage], history: Sequence[Turn] = ()
@@ -210,6 +248,17 @@ class Answerer:
             return Answer(question, NOT_FOUND_TEXT, False, [], [], [], retrieved, timings)
 
         return AnswerStream(iter([NOT_FOUND_TEXT]), finish)
+
+
+def prompt_style_for(setting: str, generator: object) -> PromptStyle:
+    """The prompt style a setting ("auto", "sentences" or "passages") gives this generator:
+    under "auto", sentences for a model run here that is small, passages for any other."""
+    if setting == "sentences" or setting == "passages":
+        return setting
+    small = isinstance(generator, Generator) and (
+        generator.model.config.parameters < SMALL_MODEL_PARAMETERS
+    )
+    return "sentences" if small else "passages"
 
 
 def in_their_words(evidence: list[Citation]) -> str:

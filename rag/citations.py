@@ -3,18 +3,25 @@ that supports each claim, sentences without a valid marker attached to their bes
 source or reported as unsupported, and the evidence sentences that answer the question best."""
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rag.embedder import Embedder
 from rag.retrieve import Passage
 from rag.sentences import PAGE_BREAK, goes_on_over_page, split_sentences
+from rag.terms import content_terms
+
+if TYPE_CHECKING:  # rag.evidence ranks sentences with this module's helpers
+    from rag.evidence import EvidenceSentence
 
 SUPPORT_SIMILARITY = 0.55  # an unmarked sentence this close to a source sentence rests on it
 EVIDENCE_MARGIN = 0.12  # evidence sentences score within this of the best one
 EVIDENCE_MIN_SIMILARITY = 0.3
 EVIDENCE_MIN_WORDS = 6  # headings and fragments are no evidence
+CLAUSE_COVERAGE = 0.6  # of a clause's content words that the sources it cites must hold
 
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*[-\u2013,]\s*\d+)*)\]")
 _LEADING_MARKERS = re.compile(rf"((?:{_MARKER.pattern})+)\s*")
@@ -26,6 +33,10 @@ _FIGURE = re.compile(
 )
 _SCALES = {"k": "thousand", "m": "million", "mn": "million", "b": "billion", "bn": "billion"}
 _SCALES |= {"percent": "%", "per cent": "%"}
+# Where a sentence's claims part: ", which ...", "; ...", ", while ...", ", but ...".
+_CLAUSE_BREAK = re.compile(
+    r"(,\s+(?=(?:which|while|whereas|although|though|but|making|meaning)\b)|;\s+|\s+\u2014\s+)"
+)
 _WORD = re.compile(r"[^\W\d_]{2,}")  # two letters or more: a claim says something in words
 
 
@@ -72,6 +83,37 @@ def marker_numbers(text: str) -> list[int]:
             first, _, last = part.replace("\u2013", "-").partition("-")
             numbers += range(int(first), int(last or first) + 1)
     return numbers
+
+
+def unsupported_parts(text: str, unsupported: Sequence[str]) -> list[tuple[str, bool]]:
+    """An answer's text cut into (part, supported) pieces, in order: each unsupported claim or
+    clause where it stands in the text, and the supported text around it."""
+    parts: list[tuple[str, bool]] = []
+    start = 0
+    spans = sorted(
+        (found, found + len(claim))
+        for claim in dict.fromkeys(unsupported)
+        if claim and (found := text.find(claim)) >= 0
+    )
+    for begin, end in spans:
+        if begin < start:  # inside a claim already marked
+            continue
+        if begin > start:
+            parts.append((text[start:begin], True))
+        parts.append((text[begin:end], False))
+        start = end
+    if start < len(text):
+        parts.append((text[start:], True))
+    return parts
+
+
+def marked_unsupported(text: str, unsupported: Sequence[str]) -> str:
+    """The answer as plain text with each unsupported claim marked where it stands:
+    "... [1], [unsupported: which is 1.5M more]"."""
+    return "".join(
+        part if supported else f"[unsupported: {part.strip()}]" + part[len(part.rstrip()) :]
+        for part, supported in unsupported_parts(text, unsupported)
+    )
 
 
 def strip_markers(text: str) -> str:
@@ -121,14 +163,14 @@ class CitationChecker:
         self.sentences = [
             _SourceSentence(n, passage, page, sentence)
             for n, passage in enumerate(sources, start=1)
-            for page, sentence in _sentences_with_pages(passage)
+            for page, sentence in sentences_with_pages(passage)
         ]
         # Overlapping passages share sentences: a sentence is cited as its first source's.
         self.first_source: dict[tuple[int, str], int] = {}
         for sentence in self.sentences:
             self.first_source.setdefault((sentence.passage.document_id, sentence.text), sentence.n)
         texts = [sentence.text for sentence in self.sentences]
-        self.vectors = embedder.embed(texts) if texts else np.zeros((0, embedder.dimension))
+        self.vectors = embedder.embed_cached(texts) if texts else np.zeros((0, embedder.dimension))
         self.titles = {_words(passage.title) for passage in sources if passage.title}
 
     def evidence(self, question: str, limit: int = 3) -> list[Citation]:
@@ -149,6 +191,16 @@ class CitationChecker:
             if scores[position] >= floor
         ]
         return list({(c.n, c.quote): c for c in found}.values())[:limit]
+
+    def cite(self, sentences: "Sequence[EvidenceSentence]") -> list[Citation]:
+        """Ranked evidence sentences as citations of the sources that hold them (a sentence in
+        no source is left out)."""
+        citations = []
+        for sentence in sentences:
+            n = self.first_source.get((sentence.passage.document_id, sentence.text))
+            if n is not None:
+                citations.append(_citation(n, sentence.passage, sentence.page, sentence.text))
+        return citations
 
     def first_sentence(self) -> Citation | None:
         """The sources' first sentence, with its page."""
@@ -172,14 +224,20 @@ class CitationChecker:
                 best = int(np.argmax(scores))
                 if scores[best] >= SUPPORT_SIMILARITY:
                     valid = [self.sentences[best].n]
-            if not self._states_numbers_of(claim, valid):
-                valid = []
-            cited = [self._best_in(n, vector, claim) for n in valid]
-            citations += cited
-            if not valid:
+            parts = re.split(_CLAUSE_BREAK, claim)  # clause, separator, clause, ...
+            clauses, separators = parts[::2], [*parts[1::2], ""]
+            stated = [self._states_clause(clause, valid, len(clauses) > 1) for clause in clauses]
+            if not any(stated):
                 unsupported.append(claim)
-            numbers = dict.fromkeys(citation.n for citation in cited)
-            rewritten.append(claim + "".join(f" [{n}]" for n in numbers))
+            written = []
+            for clause, separator, supported in zip(clauses, separators, stated, strict=True):
+                cited = [self._best_in(n, vector, clause) for n in valid] if supported else []
+                citations += cited
+                if not supported and any(stated):
+                    unsupported.append(clause)
+                numbers = dict.fromkeys(citation.n for citation in cited)
+                written.append(clause + "".join(f" [{n}]" for n in numbers) + separator)
+            rewritten.append("".join(written))
         unique = list({(c.n, c.quote): c for c in citations}.values())
         return CheckedAnswer(" ".join(rewritten), unique, unsupported)
 
@@ -190,6 +248,17 @@ class CitationChecker:
             return False
         words = _words(claim)
         return not any(title[: len(words)] == words for title in self.titles)
+
+    def _states_clause(self, clause: str, cited: list[int], one_of_several: bool) -> bool:
+        """Whether the sources cited state the clause: its figures, and, for one clause of
+        several ("..., which is 1.5M more than ..."), most of its content words, so that an
+        invented clause does not ride on a true one's citation."""
+        if not cited or not self._states_numbers_of(clause, cited):
+            return False
+        if not one_of_several:
+            return True
+        cited_text = " ".join(s.text for s in self.sentences if s.n in cited)
+        return states_words_of(clause, cited_text)
 
     def _states_numbers_of(self, claim: str, cited: list[int]) -> bool:
         """Whether every number in the claim appears in the prose of the sources it cites.
@@ -235,20 +304,26 @@ class CitationChecker:
         return _citation(n, sentence.passage, sentence.page, sentence.text)
 
 
+def states_words_of(clause: str, text: str) -> bool:
+    """Whether `text` holds at least CLAUSE_COVERAGE of the clause's content words (stems)."""
+    words = set(content_terms(clause))
+    return not words or len(words & set(content_terms(text))) >= CLAUSE_COVERAGE * len(words)
+
+
 def states_figures_of(claim: str, text: str) -> bool:
     """Whether `text` states every figure of `claim` at the same scale: "81.1 billion" is not
     "81.1M". A figure without a scale on either side matches the bare number."""
-    stated = _figures(text)
+    stated = figures_of(text)
     return all(
         any(
             number == other and (scale == other_scale or "" in (scale, other_scale))
             for other, other_scale in stated
         )
-        for number, scale in _figures(claim)
+        for number, scale in figures_of(claim)
     )
 
 
-def _figures(text: str) -> set[tuple[str, str]]:
+def figures_of(text: str) -> set[tuple[str, str]]:
     """(number, scale) of each figure in a text, thousands separators dropped ("1,400" and
     "1400" are one); the scale is "", "%", "thousand", "million", "billion" or "trillion"."""
     figures = set()
@@ -267,7 +342,7 @@ def _citation(n: int, passage: Passage, page: int, quote: str) -> Citation:
     return Citation(n, passage.document_id, passage.filename, passage.title, page, quote)
 
 
-def _sentences_with_pages(passage: Passage) -> list[tuple[int, str]]:
+def sentences_with_pages(passage: Passage) -> list[tuple[int, str]]:
     """The passage's sentences with the page each starts on; a sentence that a page break cuts
     off is whole, on the page where it starts."""
     result: list[tuple[int, str]] = []

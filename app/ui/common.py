@@ -2,7 +2,7 @@
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 
@@ -13,6 +13,7 @@ from app.service import Scholar
 from app.settings import Settings, SettingsError
 from model import UnsupportedModelError
 from model.remote import RemoteGeneratorError
+from rag.citations import unsupported_parts
 
 log = logging.getLogger("llama-scholar")
 
@@ -43,8 +44,19 @@ def plain_with_code(text: str) -> str:
     return "".join(parts)
 
 
-def labelled(text: str) -> str:
-    """Untrusted answer text, escaped, with its [n] citation markers shown as compact labels."""
+def labelled(text: str, unsupported: Sequence[str] = ()) -> str:
+    """Untrusted answer text, escaped, with its [n] citation markers shown as compact labels and
+    its unsupported claims highlighted where they stand, each with an "unsupported" label."""
+    return "".join(
+        _with_labels(part)
+        if supported
+        else f":orange-background[{plain(part.strip())}]"
+        f" :orange-badge[unsupported]{part[len(part.rstrip()) :]}"
+        for part, supported in unsupported_parts(text, unsupported)
+    )
+
+
+def _with_labels(text: str) -> str:
     parts: list[str] = []
     last = 0
     for marker in _CITATION_MARKER.finditer(text):

@@ -129,8 +129,8 @@ def test_ask_streams_then_prints_sources_or_json(
     answer = json.loads(out)
     assert code == 0
     assert set(answer) == {
-        "answer", "found", "citations", "evidence", "unsupported_sentences", "retrieved",
-        "timings", "conversation_id", "quoted",
+        "answer", "answer_marked", "found", "citations", "evidence", "unsupported_sentences",
+        "retrieved", "timings", "conversation_id", "quoted",
     }  # fmt: skip
     assert set(answer["timings"]) == {
         "retrieve_ms", "prompt_ms", "prefill_ms", "ttft_ms", "total_ms", "tokens_per_s"

@@ -91,3 +91,16 @@ def test_a_summary_carries_page_references() -> None:
     assert "**TL;DR** LLaMA is a family of open models. (p. 1)" in text
     assert "## Method\n\n- Pre-normalization. (pp. 3, 4)" in text
     assert "## Limitations\n\nNothing on this in the document.\n" in text
+
+
+def test_an_unsupported_clause_is_marked_where_it_stands_in_the_answer() -> None:
+    details = DETAILS | {
+        "answer": "LLaMA normalizes with RMSNorm [1], which makes it the best model ever made.",
+        "unsupported_sentences": ["which makes it the best model ever made."],
+    }
+    text = answer_markdown("How?", details)
+
+    assert (
+        "LLaMA normalizes with RMSNorm [1], [unsupported: which makes it the best model ever made.]"
+        in text
+    )

@@ -9,6 +9,7 @@ from rag.citations import (
     marker_numbers,
     renumbered,
     strip_markers,
+    unsupported_parts,
 )
 from rag.embedder import Embedder
 from rag.retrieve import Passage
@@ -232,3 +233,18 @@ def test_sources_are_renumbered_in_the_order_the_reader_meets_them() -> None:
     assert [(c.n, c.filename) for c in shown.citations] == [(1, "doc4.pdf"), (2, "doc2.pdf")]
     assert [(c.n, c.filename) for c in evidence] == [(2, "doc2.pdf"), (3, "doc5.pdf")]
     assert shown.unsupported == ["An unsupported claim."]
+
+
+def test_unsupported_claims_are_cut_out_where_they_stand_and_the_rest_is_kept() -> None:
+    text = "Glaciers carve valleys [1], which is new. Ice is hot. Which is new."
+    parts = unsupported_parts(text, ["which is new.", "Ice is hot.", "not in the text"])
+
+    assert "".join(part for part, _ in parts) == text
+    assert parts == [
+        ("Glaciers carve valleys [1], ", True),
+        ("which is new.", False),
+        (" ", True),
+        ("Ice is hot.", False),
+        (" Which is new.", True),
+    ]
+    assert unsupported_parts("All supported [1].", []) == [("All supported [1].", True)]

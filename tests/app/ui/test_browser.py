@@ -106,6 +106,9 @@ def test_upload_ask_cite_and_open_the_page(page: Page, server: str, tmp_path: Pa
     assert shots_taken == 4
 
 
+INVENTED = "which makes it the fastest enzyme known."
+
+
 def test_a_reload_keeps_the_collection_and_the_conversation(
     topics: int, page: Page, scholar: Scholar
 ) -> None:
@@ -114,11 +117,11 @@ def test_a_reload_keeps_the_collection_and_the_conversation(
     with scholar.store.session(write=True) as session:
         conversation = start_conversation(session, scholar.collection_id("default"), question)
         details = {
-            "answer": "RuBisCO fixes carbon dioxide from the air [1].",
+            "answer": f"RuBisCO fixes carbon dioxide from the air [1], {INVENTED}",
             "found": True,
             "citations": [],
             "evidence": [],
-            "unsupported_sentences": [],
+            "unsupported_sentences": [INVENTED],
             "retrieved": [],
             "timings": {"retrieve_ms": 12.0, "ttft_ms": 900.0, "tokens_per_s": 20.0},
             "conversation_id": conversation,
@@ -144,6 +147,10 @@ def test_a_reload_keeps_the_collection_and_the_conversation(
     expect(messages).to_have_count(2)
     expect(messages.first).to_contain_text(question)
     expect(messages.nth(1)).to_contain_text("RuBisCO fixes carbon dioxide from the air")
+    invented = messages.nth(1).locator(".stMarkdownColoredBackground")  # inside the sentence
+    expect(invented).to_have_text(INVENTED)
+    assert invented.evaluate("e => getComputedStyle(e).backgroundColor") != "rgba(0, 0, 0, 0)"
+    expect(messages.nth(1).get_by_text("unsupported", exact=True)).to_be_visible()
 
 
 def test_one_click_summarizes_a_cited_page_opens_and_the_next_click_summarizes_again(
