@@ -7,7 +7,8 @@ from sqlalchemy import func, select
 
 from app.service import Scholar
 from app.settings import Settings
-from ingest.pipeline import IngestStatus, original_path
+from ingest.outcomes import IngestStatus
+from ingest.pipeline import original_path
 from ingest.readers import FailureReason
 from rag.store import Chunk, Document, DocumentStatus
 from rag.vector_index import VectorIndex
