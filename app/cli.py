@@ -18,7 +18,7 @@ from app.evaluate_qa import BASELINES, evaluate_qa, report_table
 from app.records import counted
 from app.service import DEFAULT_COLLECTION, Scholar, ScholarError
 from app.settings import Settings, SettingsError
-from ingest.pipeline import FileOutcome, IngestStatus
+from ingest.outcomes import FileOutcome, IngestStatus
 from model.remote import RemoteGeneratorError
 from rag.citations import Citation, marked_unsupported
 from rag.prompt import page_label
@@ -42,7 +42,9 @@ class TqdmProgress:
     def __call__(self, stage: str, done: int, total: int) -> None:
         if self.stage is None or stage != self.stage_name:
             self._close_stage()
-            unit = {"read": "page", "embed": "chunk", "summarize": "step"}.get(stage, "it")
+            unit = {"read": "page", "ocr": "page", "embed": "chunk", "summarize": "step"}.get(
+                stage, "it"
+            )
             self.stage = tqdm(
                 total=total, unit=unit, desc=stage, leave=False, disable=None, dynamic_ncols=True
             )
@@ -96,7 +98,9 @@ def _line(outcome: FileOutcome) -> str:
         detail = f"already ingested as document {outcome.document_id}{named}; nothing changed"
     else:
         detail = outcome.error or "unknown error"
-    return f"{outcome.status:<9}  {outcome.source}: {detail}"
+    if outcome.note:
+        detail = f"{detail}; {outcome.note}"
+    return f"{outcome.label:<9}  {outcome.source}: {detail}"
 
 
 def collections_command(args: argparse.Namespace, scholar: Scholar) -> int:

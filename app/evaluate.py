@@ -16,7 +16,7 @@ from pathlib import Path
 
 from app.service import Scholar, ScholarError
 from app.settings import Settings
-from ingest.pipeline import IngestStatus
+from ingest.outcomes import IngestStatus
 from ingest.readers import FailureReason
 from rag.retrieve import RetrievalConfig, Retriever
 

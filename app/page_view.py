@@ -3,9 +3,12 @@ another kind of file as the text its passages were cut from.
 
 The quote comes from cleaned text (ligatures expanded, hyphenation joined, accents composed), so
 it is matched against the page's characters on letters and digits alone, case-folded; each
-matched character's box is then merged line by line into the rectangles that get painted.
+matched character's box is then merged line by line into the rectangles that get painted. A
+scanned page whose text layer does not hold the quote is read again by OCR (as ingestion read
+it), and its words' boxes are matched the same way.
 """
 
+import subprocess
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +17,7 @@ import pypdfium2 as pdfium
 from PIL import Image, ImageDraw
 
 from ingest.clean import clean_pages
+from ingest.ocr import OcrChoice, OcrPage, OcrUnavailable, has_image, read_page
 from ingest.readers import read_document
 
 RENDER_SCALE = 1.6  # 72 dpi * 1.6: readable in a browser column without a huge image
@@ -38,7 +42,13 @@ def text_pages(path: Path, extension: str) -> list[str]:
     return clean_pages(read_document(path.read_bytes(), extension).pages)
 
 
-def render_page(pdf_path: Path, page: int, quote: str, password: str | None = None) -> PageImage:
+def render_page(
+    pdf_path: Path,
+    page: int,
+    quote: str,
+    password: str | None = None,
+    ocr: OcrChoice = OcrChoice.ON,
+) -> PageImage:
     try:
         document = pdfium.PdfDocument(pdf_path, password=password)
     except pdfium.PdfiumError as error:
@@ -48,7 +58,9 @@ def render_page(pdf_path: Path, page: int, quote: str, password: str | None = No
             raise PageViewError(f"page {page} is outside 1-{len(document)}")
         pdf_page = document[page - 1]
         image = pdf_page.render(scale=RENDER_SCALE).to_pil().convert("RGBA")
-        boxes = _quote_boxes(pdf_page, quote)
+        boxes = _quote_boxes(_layer_characters(pdf_page), quote)
+        if not boxes and ocr != OcrChoice.OFF and has_image(pdf_page):
+            boxes = _quote_boxes(_ocr_characters(pdf_page, ocr, image.size), quote)
         if boxes:
             image = _highlight(image, boxes, pdf_page.get_height())
         return PageImage(image.convert("RGB"), page, len(document), bool(boxes))
@@ -56,14 +68,51 @@ def render_page(pdf_path: Path, page: int, quote: str, password: str | None = No
         document.close()
 
 
-def _quote_boxes(pdf_page: pdfium.PdfPage, quote: str) -> list[tuple[float, float, float, float]]:
-    """The boxes (left, bottom, right, top, in PDF points) of the characters the quote covers."""
+Characters = list[tuple[str, tuple[float, float, float, float]]]  # text, box in PDF points
+
+
+def _layer_characters(pdf_page: pdfium.PdfPage) -> Characters:
     text_page = pdf_page.get_textpage()
-    count = text_page.count_chars()
+    return [
+        (text_page.get_text_range(index, 1), text_page.get_charbox(index))
+        for index in range(text_page.count_chars())
+    ]
+
+
+def _ocr_characters(
+    pdf_page: pdfium.PdfPage, ocr: OcrChoice, image_size: tuple[int, int]
+) -> Characters:
+    """The OCR words' characters, each with its share of its word's box, in the points that
+    `_highlight` maps onto the image (the boxes are fractions of the page image)."""
+    try:
+        read: OcrPage = read_page(pdf_page, ocr)
+    except (OcrUnavailable, OSError, subprocess.SubprocessError):
+        return []  # shown without a highlight; ingestion said why OCR could not run
+    width, height = (size / RENDER_SCALE for size in image_size)
+    page_height = pdf_page.get_height()
+    characters: Characters = []
+    for word in read.words:
+        left, top, right, bottom = word.box
+        step = (right - left) / len(word.text)
+        for position, letter in enumerate(word.text):
+            start, end = left + position * step, left + (position + 1) * step
+            box = (
+                start * width,
+                page_height - bottom * height,
+                end * width,
+                page_height - top * height,
+            )
+            characters.append((letter, box))
+        characters.append((" ", (0.0, 0.0, 0.0, 0.0)))
+    return characters
+
+
+def _quote_boxes(characters: Characters, quote: str) -> list[tuple[float, float, float, float]]:
+    """The boxes (left, bottom, right, top, in PDF points) of the characters the quote covers."""
     page_key: list[str] = []  # one letter or digit of the page, case-folded
     owner: list[int] = []  # the character index each key letter came from
-    for index in range(count):
-        for letter in _key(text_page.get_text_range(index, 1)):
+    for index, (text, _) in enumerate(characters):
+        for letter in _key(text):
             page_key.append(letter)
             owner.append(index)
     haystack = "".join(page_key)
@@ -71,8 +120,8 @@ def _quote_boxes(pdf_page: pdfium.PdfPage, quote: str) -> list[tuple[float, floa
     if not needle:
         return []
     spans = _find(haystack, needle)
-    characters = sorted({owner[i] for start, end in spans for i in range(start, end)})
-    return [text_page.get_charbox(index) for index in characters]
+    indexes = sorted({owner[i] for start, end in spans for i in range(start, end)})
+    return [characters[index][1] for index in indexes]
 
 
 def _find(haystack: str, needle: str) -> list[tuple[int, int]]:

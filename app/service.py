@@ -11,8 +11,8 @@ from app.doctor import Doctor, Report
 from app.page_view import PageImage, PageViewError, render_page
 from app.records import CollectionSummary, DocumentSummary, OriginalFile, ScholarError
 from app.settings import Settings
+from ingest.outcomes import FileOutcome
 from ingest.pipeline import (
-    FileOutcome,
     IngestConfig,
     Ingestor,
     Progress,
@@ -77,6 +77,7 @@ class Scholar:
             chunk_tokens=self.settings.chunk_tokens,
             chunk_overlap=self.settings.chunk_overlap,
             max_file_bytes=self.settings.max_file_mb * 2**20,
+            ocr=self.settings.ocr_config,
         )
         return Ingestor(self.store, self.embedder, self.indexes, self.settings.files_dir, config)
 
@@ -327,7 +328,7 @@ class Scholar:
         if original.extension != ".pdf":
             raise ScholarError(f"{original.filename} is not a PDF; its text is shown instead")
         try:
-            return render_page(original.path, page, quote)
+            return render_page(original.path, page, quote, ocr=self.settings.ocr_config.choice)
         except PageViewError as error:
             raise ScholarError(f"{original.filename}: {error}") from None
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from ingest.ocr import OcrChoice, OcrConfig
 from model.bundled import bundled_generator_path
 from rag.embedder import bundled_embedder_path
 
@@ -41,6 +42,9 @@ class Settings:
     generator_tokenizer: Path | None = None  # the remote model's tokenizer, for exact counts
     generator_context: int = 4096  # the remote model's window, if its server does not say
     generator_api_key: str | None = None
+    ocr: OcrChoice = OcrChoice.ON  # scanned pages: on (Tesseract if installed, else RapidOCR)
+    ocr_max_pages: int = 100  # scanned pages OCRed per file
+    ocr_max_seconds: float = 300.0  # no page OCRed after this long on one file
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -66,13 +70,26 @@ class Settings:
             generator_tokenizer=Path(tokenizer) if tokenizer else None,
             generator_context=_number(environ, "SCHOLAR_GENERATOR_CONTEXT", cls.generator_context),
             generator_api_key=environ.get("SCHOLAR_GENERATOR_API_KEY") or None,
+            ocr=OcrChoice(
+                _choice(environ, "SCHOLAR_OCR", tuple(c.value for c in OcrChoice), cls.ocr.value)
+            ),
+            ocr_max_pages=_number(environ, "SCHOLAR_OCR_MAX_PAGES", cls.ocr_max_pages),
+            ocr_max_seconds=_number(environ, "SCHOLAR_OCR_MAX_SECONDS", cls.ocr_max_seconds),
         )
         if settings.chunk_overlap >= settings.chunk_tokens:
             raise SettingsError(
                 f"SCHOLAR_CHUNK_OVERLAP ({settings.chunk_overlap}) must be smaller than "
                 f"SCHOLAR_CHUNK_TOKENS ({settings.chunk_tokens})"
             )
+        if settings.ocr_max_pages < 1:
+            raise SettingsError(
+                "SCHOLAR_OCR_MAX_PAGES must be at least 1; to turn OCR off, set SCHOLAR_OCR=off"
+            )
         return settings
+
+    @property
+    def ocr_config(self) -> OcrConfig:
+        return OcrConfig(self.ocr, self.ocr_max_pages, self.ocr_max_seconds)
 
     @property
     def files_dir(self) -> Path:

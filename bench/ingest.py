@@ -26,7 +26,7 @@ import pypdf
 
 from app.service import Scholar, expand_paths
 from app.settings import Settings
-from ingest.pipeline import IngestStatus
+from ingest.outcomes import IngestStatus
 
 DEFAULT_PAPERS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "pdfs" / "papers"
 STAGES = ("read", "chunk", "embed", "index")

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.service import Scholar
 from app.settings import Settings
-from ingest.pipeline import IngestStatus
+from ingest.outcomes import IngestStatus
 
 DEFAULT_PDF = (
     Path(__file__).resolve().parents[1]

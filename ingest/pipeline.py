@@ -9,8 +9,7 @@ import hashlib
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from enum import StrEnum
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,8 @@ from sqlalchemy.orm import Session
 from ingest.chunking import ChunkDraft, chunk_pages
 from ingest.clean import clean_pages
 from ingest.names import display_name
+from ingest.ocr import OCR_OFF, OcrConfig
+from ingest.outcomes import FileOutcome, IngestStatus, duplicate, failed
 from ingest.readers import (
     SUPPORTED_EXTENSIONS,
     FailureReason,
@@ -41,13 +42,7 @@ from rag.store import (
 )
 from rag.vector_index import TEMPORARY_SUFFIX, IndexRegistry
 
-Progress = Callable[[str, int, int], None]  # (stage: "read" | "embed", done, total)
-
-
-class IngestStatus(StrEnum):
-    INGESTED = "ingested"
-    DUPLICATE = "duplicate"
-    FAILED = "failed"
+Progress = Callable[[str, int, int], None]  # (stage: "read" | "ocr" | "embed", done, total)
 
 
 @dataclass(frozen=True)
@@ -55,30 +50,7 @@ class IngestConfig:
     chunk_tokens: int
     chunk_overlap: int
     max_file_bytes: int
-
-
-@dataclass
-class FileOutcome:
-    source: str  # the path given, or the uploaded file's name
-    status: IngestStatus
-    document_id: int | None = None
-    pages: int | None = None
-    chunks: int | None = None
-    error: str | None = None
-    reason: FailureReason | None = None
-    seconds: dict[str, float] = field(default_factory=dict)  # per stage: read, chunk, embed, index
-    duplicate_of: str | None = None  # the file name the same content was ingested under
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "path": self.source,
-            "status": str(self.status),
-            "document_id": self.document_id,
-            "pages": self.pages,
-            "chunks": self.chunks,
-            "error": self.error,
-            "duplicate_of": self.duplicate_of,
-        }
+    ocr: OcrConfig = OCR_OFF
 
 
 @dataclass(frozen=True)
@@ -91,6 +63,8 @@ class _Prepared:
     pages: int
     drafts: list[ChunkDraft]
     vectors: np.ndarray
+    ocr_pages: int
+    note: str
 
 
 class Ingestor:
@@ -120,22 +94,22 @@ class Ingestor:
         extension = extension_of(path)
         if extension not in SUPPORTED_EXTENSIONS:
             error = IngestError(FailureReason.UNSUPPORTED_TYPE, unsupported_message(extension))
-            return _failed(str(path), error)
+            return failed(str(path), error)
         try:
             size = path.stat().st_size
             if not path.is_file():
                 raise IngestError(FailureReason.NOT_FOUND, f"{path} is not a regular file")
         except FileNotFoundError:
-            return _failed(str(path), IngestError(FailureReason.NOT_FOUND, "no such file"))
+            return failed(str(path), IngestError(FailureReason.NOT_FOUND, "no such file"))
         except IngestError as error:
-            return _failed(str(path), error)
+            return failed(str(path), error)
         if size > self.config.max_file_bytes:
             limit_mb = self.config.max_file_bytes / 2**20
             error = IngestError(
                 FailureReason.TOO_LARGE,
                 f"{size / 2**20:.0f} MB is over the {limit_mb:.0f} MB limit (SCHOLAR_MAX_FILE_MB)",
             )
-            return _failed(str(path), error)
+            return failed(str(path), error)
         return self.ingest_bytes(
             path.read_bytes(), path.name, collection_id, password, progress, source=str(path)
         )
@@ -155,7 +129,7 @@ class Ingestor:
             return self._ingest_bytes(data, filename, collection_id, password, progress, source)
         except Exception as error:  # a bug or a full disk must not stop the rest of the batch
             detail = f"{type(error).__name__}: {error}; nothing was stored for this file"
-            return _failed(source, IngestError(FailureReason.UNEXPECTED, detail))
+            return failed(source, IngestError(FailureReason.UNEXPECTED, detail))
 
     def _ingest_bytes(
         self,
@@ -170,20 +144,20 @@ class Ingestor:
         extension = extension_of(Path(filename))
         if extension not in SUPPORTED_EXTENSIONS:
             error = IngestError(FailureReason.UNSUPPORTED_TYPE, unsupported_message(extension))
-            return _failed(source, error)
+            return failed(source, error)
         if len(data) > self.config.max_file_bytes:
-            return _failed(source, IngestError(FailureReason.TOO_LARGE, "over the size limit"))
+            return failed(source, IngestError(FailureReason.TOO_LARGE, "over the size limit"))
         sha256 = hashlib.sha256(data).hexdigest()
         with self.store.session() as session:
             existing = document_by_hash(session, collection_id, sha256)
             if existing is not None and existing.status == DocumentStatus.READY:
-                return _duplicate(source, existing)
+                return duplicate(source, existing)
         seconds: dict[str, float] = {}
         try:
             prepared = self._prepare(data, sha256, filename, extension, password, progress, seconds)
         except IngestError as error:
             self._record_failure(collection_id, sha256, filename, extension, len(data), error)
-            return _failed(source, error, seconds)
+            return failed(source, error, seconds)
         started = time.perf_counter()
         try:
             with self.indexes.writing():
@@ -194,7 +168,7 @@ class Ingestor:
             if existing is None:
                 raise
         if existing is not None:  # another process stored the same file while this one worked
-            return _duplicate(source, existing)
+            return duplicate(source, existing)
         seconds["index"] = time.perf_counter() - started
         return FileOutcome(
             source=source,
@@ -203,6 +177,8 @@ class Ingestor:
             pages=prepared.pages,
             chunks=len(prepared.drafts),
             seconds=seconds,
+            ocr_pages=prepared.ocr_pages,
+            note=prepared.note,
         )
 
     def _ready_copy(self, collection_id: int, sha256: str) -> Document | None:
@@ -222,7 +198,12 @@ class Ingestor:
     ) -> _Prepared:
         started = time.perf_counter()
         parsed = read_document(
-            data, extension, password, (lambda d, t: progress("read", d, t)) if progress else None
+            data,
+            extension,
+            password,
+            (lambda d, t: progress("read", d, t)) if progress else None,
+            self.config.ocr,
+            (lambda d, t: progress("ocr", d, t)) if progress else None,
         )
         seconds["read"] = time.perf_counter() - started
 
@@ -252,6 +233,8 @@ class Ingestor:
             pages=len(parsed.pages),
             drafts=drafts,
             vectors=vectors,
+            ocr_pages=len(parsed.ocr.read) if parsed.ocr else 0,
+            note=parsed.ocr.note if parsed.ocr else "",
         )
 
     def _store(self, collection_id: int, prepared: _Prepared) -> int:
@@ -380,26 +363,3 @@ def _forget(session: Session, indexes: IndexRegistry, collection_id: int, sha256
     if chunk_ids:
         indexes.for_collection(collection_id).remove(np.array(chunk_ids))
     session.execute(delete(Document).where(Document.id == stale.id))
-
-
-def _failed(
-    source: str, error: IngestError, seconds: dict[str, float] | None = None
-) -> FileOutcome:
-    return FileOutcome(
-        source=source,
-        status=IngestStatus.FAILED,
-        error=str(error),
-        reason=error.reason,
-        seconds=seconds or {},
-    )
-
-
-def _duplicate(source: str, existing: Document) -> FileOutcome:
-    return FileOutcome(
-        source=source,
-        status=IngestStatus.DUPLICATE,
-        document_id=existing.id,
-        pages=existing.pages,
-        chunks=existing.chunk_count,
-        duplicate_of=existing.filename,
-    )

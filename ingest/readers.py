@@ -16,6 +16,8 @@ from pathlib import Path
 import pypdf
 from pypdf.errors import PdfReadError
 
+from ingest.ocr import OCR_OFF, OcrChoice, OcrConfig, OcrReport, recognize_pages
+
 PDF_EXTENSIONS = {".pdf"}
 TEXT_EXTENSIONS = {".txt", ".text"}
 MARKDOWN_EXTENSIONS = {".md", ".markdown"}
@@ -74,15 +76,21 @@ class IngestError(Exception):
 class ParsedDocument:
     pages: list[str]  # raw text of page 1, 2, ... (one entry for formats without pages)
     title: str  # from the file's metadata or markup; empty when it has none
+    ocr: OcrReport | None = None  # PDFs read with OCR on: which pages needed it, which it read
 
 
 def read_document(
-    data: bytes, extension: str, password: str | None = None, progress: PageProgress | None = None
+    data: bytes,
+    extension: str,
+    password: str | None = None,
+    progress: PageProgress | None = None,
+    ocr: OcrConfig = OCR_OFF,
+    ocr_progress: PageProgress | None = None,
 ) -> ParsedDocument:
     if not data.strip():
         raise IngestError(FailureReason.EMPTY, "the file is empty; nothing to ingest")
     if extension in PDF_EXTENSIONS:
-        parsed = read_pdf(data, password, progress)
+        parsed = read_pdf(data, password, progress, ocr, ocr_progress)
     elif extension in HTML_EXTENSIONS:
         parsed = read_html(decode_text(data))
     elif extension in MARKDOWN_EXTENSIONS:
@@ -94,13 +102,27 @@ def read_document(
         raise IngestError(FailureReason.UNSUPPORTED_TYPE, unsupported_message(extension))
     if sum(ch.isalnum() for page in parsed.pages for ch in page) < MIN_TEXT_CHARACTERS:
         if extension in PDF_EXTENSIONS:
-            raise IngestError(
-                FailureReason.NO_TEXT,
-                "the pages are images without a text layer; run OCR on it "
-                "(for example `ocrmypdf in.pdf out.pdf`) and ingest the result",
-            )
+            raise IngestError(FailureReason.NO_TEXT, _no_pdf_text(parsed.ocr))
         raise IngestError(FailureReason.NO_TEXT, "the file contains no words to index")
     return replace(parsed, title=_tidy_title(parsed.title))
+
+
+def _no_pdf_text(report: OcrReport | None) -> str:
+    if report is None:
+        return (
+            "the pages are images without a text layer and OCR is off (SCHOLAR_OCR=off); "
+            "turn it on, or run OCR on it (for example `ocrmypdf in.pdf out.pdf`) and ingest "
+            "the result"
+        )
+    if not report.scanned:
+        return "the pages hold neither text nor images to read with OCR"
+    if report.note:
+        return f"the pages are images without a text layer; {report.note}"
+    pages = len(report.scanned)
+    return (
+        f"the pages are images without a text layer, and OCR ({report.engine}) found no text "
+        f"on the {pages} page{'s' if pages > 1 else ''} it read"
+    )
 
 
 def _tidy_title(title: str) -> str:
@@ -124,7 +146,14 @@ def unsupported_message(extension: str) -> str:
     return f"'{extension or '(no extension)'}' files are not supported; use one of {supported}"
 
 
-def read_pdf(data: bytes, password: str | None, progress: PageProgress | None) -> ParsedDocument:
+def read_pdf(
+    data: bytes,
+    password: str | None,
+    progress: PageProgress | None,
+    ocr: OcrConfig,
+    ocr_progress: PageProgress | None,
+) -> ParsedDocument:
+    """The text layer page by page; pages without a usable one read by OCR unless it is off."""
     if b"%PDF-" not in data[:1024]:
         raise IngestError(
             FailureReason.NOT_PDF,
@@ -150,7 +179,11 @@ def read_pdf(data: bytes, password: str | None, progress: PageProgress | None) -
         pages.append(_page_text(page))
         if progress:
             progress(number, page_count)
-    return ParsedDocument(pages=pages, title=_pdf_title(reader) or _first_line_title(pages[0]))
+    report = None
+    if ocr.choice != OcrChoice.OFF:
+        pages, report = recognize_pages(data, password, pages, ocr, ocr_progress)
+    title = _pdf_title(reader) or _first_line_title(pages[0])
+    return ParsedDocument(pages=pages, title=title, ocr=report)
 
 
 def _decrypt(reader: pypdf.PdfReader, password: str | None) -> None:

@@ -7,7 +7,7 @@ import streamlit as st
 from app.records import DocumentSummary, counted
 from app.service import Scholar
 from app.ui.common import cut_off, flash, flashed_errors, kept_in_address, plain, plain_with_code
-from ingest.pipeline import FileOutcome, IngestStatus
+from ingest.outcomes import FileOutcome, IngestStatus
 from ingest.readers import SUPPORTED_EXTENSIONS
 from rag.store import DocumentStatus
 
@@ -26,7 +26,9 @@ UPLOADING_PARAM = "uploading"
 FAILED_BADGE = ":red-badge[failed]"  # beside a document that could not be added
 PASSWORD_TAKEN = "The password will open the password-protected PDFs of the next upload."
 SUPPORTED_TYPES = "Supported: " + ", ".join(sorted(SUPPORTED_EXTENSIONS))
-STAGE_SHARE = {"read": (0.0, 0.4), "embed": (0.4, 1.0)}  # of a file's progress bar
+# Shares of a file's progress bar by stage; "ocr" runs only on scanned pages.
+STAGE_SHARE = {"read": (0.0, 0.3), "ocr": (0.3, 0.7), "embed": (0.7, 1.0)}
+STAGE_NOUN = {"read": "pages read", "ocr": "scanned pages OCRed", "embed": "passages embedded"}
 
 
 def render_documents(scholar: Scholar, collection: str, documents: list[DocumentSummary]) -> None:
@@ -81,7 +83,7 @@ def _ingest_one(
         def progress(stage: str, done: int, total: int) -> None:
             start, end = STAGE_SHARE.get(stage, (0.0, 1.0))
             fraction = start + (end - start) * done / max(total, 1)
-            noun = "pages read" if stage == "read" else "passages embedded"
+            noun = STAGE_NOUN.get(stage, "steps")
             bar.progress(min(fraction, 1.0), text=f"{done} of {total} {noun}")
 
         outcome = scholar.ingest_content(data, filename, collection, password or None, progress)
@@ -128,7 +130,8 @@ def _outcome_markdown(outcome: FileOutcome) -> str:
     source = plain(outcome.source)
     if outcome.status == IngestStatus.INGESTED:
         sizes = f"{counted(outcome.pages, 'page')}, {counted(outcome.chunks, 'passage')}"
-        return f"{source}: ingested, {sizes}."
+        note = f" {plain(outcome.note)}." if outcome.note else ""
+        return f"{source}: {outcome.label}, {sizes}.{note}"
     if outcome.status == IngestStatus.DUPLICATE:
         return f"{source}: already in this collection{_as(outcome)}, nothing changed."
     return f"{source}: failed. {plain_with_code(outcome.error or '')}"

@@ -7,7 +7,8 @@ from sqlalchemy import func, select
 
 from app.service import Scholar
 from app.settings import Settings
-from ingest.pipeline import IngestStatus, original_path
+from ingest.outcomes import IngestStatus
+from ingest.pipeline import original_path
 from ingest.readers import FailureReason
 from rag.store import Chunk, Document, DocumentStatus
 from rag.vector_index import VectorIndex
@@ -156,7 +157,7 @@ def test_a_batch_goes_on_past_bad_files(scholar: Scholar, make_pdf: PdfMaker, tm
     unsupported.write_bytes(b"PK\x03\x04")
     paths = [
         require_shared(TRICKY / "password.pdf"),
-        require_shared(TRICKY / "loremipsum-flat.pdf"),
+        require_shared(TRICKY / "imagemagick-CCITTFaxDecode.pdf"),
         renamed,
         good,
         unsupported,
@@ -169,7 +170,7 @@ def test_a_batch_goes_on_past_bad_files(scholar: Scholar, make_pdf: PdfMaker, tm
     reasons = {name: o.reason for name, o in outcomes.items() if o.status == "failed"}
     assert reasons == {
         "password.pdf": FailureReason.PASSWORD_REQUIRED,
-        "loremipsum-flat.pdf": FailureReason.NO_TEXT,
+        "imagemagick-CCITTFaxDecode.pdf": FailureReason.NO_TEXT,  # a smiley, no text to OCR
         "really-text.pdf": FailureReason.NOT_PDF,
         "slides.pptx": FailureReason.UNSUPPORTED_TYPE,
         "missing.pdf": FailureReason.NOT_FOUND,
@@ -226,3 +227,22 @@ def test_shared_papers_ingest_with_text_on_every_page(scholar: Scholar) -> None:
         assert covered == set(range(1, outcome.pages + 1))
     titles = {d.title for d in scholar.documents()}
     assert "S2ORC: The Semantic Scholar Open Research Corpus" in titles
+
+
+def test_a_scanned_pdf_is_ingested_by_ocr_with_its_pages(scholar: Scholar) -> None:
+    scanned, noisy = scholar.ingest(
+        [
+            require_shared(TRICKY / "encrypted_doc_no_id.pdf"),  # pages 1 and 3 blank
+            require_shared(TRICKY / "Seige_of_Vicksburg_Sample_OCR.pdf"),  # its own OCR layer
+        ]
+    )
+    assert (scanned.status, scanned.pages, scanned.ocr_pages) == (IngestStatus.INGESTED, 3, 1)
+    assert scanned.label == "ingested (OCR, 1 page)" and not scanned.note
+    [chunk] = chunks_of(scholar, scanned.document_id)
+    assert (chunk.page_start, chunk.page_end) == (2, 2)
+    assert "international search report" in " ".join(chunk.text.split())
+    assert [p.page_start for p in scholar.search("international search report", k=1)] == [2]
+
+    assert (noisy.status, noisy.pages, noisy.ocr_pages) == (IngestStatus.INGESTED, 6, 0)
+    spans = {(c.page_start, c.page_end) for c in chunks_of(scholar, noisy.document_id)}
+    assert {page for span in spans for page in span} == set(range(1, 7))

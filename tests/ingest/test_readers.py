@@ -98,11 +98,12 @@ def test_rc4_password_pdf() -> None:
 @pytest.mark.parametrize(
     "name", ["imagemagick-CCITTFaxDecode.pdf", "loremipsum-flat.pdf", "encrypted_doc_no_id.pdf"]
 )
-def test_image_only_pdfs_have_no_extractable_text(name: str) -> None:
+def test_image_only_pdfs_read_without_ocr_have_no_extractable_text(name: str) -> None:
+    # read_document reads text layers only unless given an OCR config (tests/ingest/test_ocr.py).
     path = require_shared(TRICKY / name)
     error = failure(path.read_bytes(), ".pdf")
     assert error.reason == FailureReason.NO_TEXT
-    assert "scanned?" in str(error) and "OCR" in str(error)
+    assert "scanned?" in str(error) and "OCR is off" in str(error)
 
 
 def test_multilingual_text_is_preserved() -> None:

@@ -8,7 +8,7 @@ import pypdf
 
 from app.service import Scholar
 from app.settings import Settings
-from ingest.pipeline import IngestStatus
+from ingest.outcomes import IngestStatus
 from ingest.readers import FailureReason
 from tests.conftest import TOPIC_PAGES, TRICKY, PdfMaker, require_shared
 

@@ -10,7 +10,7 @@ import pytest
 from app.cli_reliability import add_reliability_commands
 from app.doctor import Doctor, ProblemKind
 from app.service import Scholar
-from ingest.pipeline import IngestStatus
+from ingest.outcomes import IngestStatus
 from tests.conftest import TOPIC_PAGES, PdfMaker
 from tests.reliability.common import invariant_violations, start_driver, wait_for_line
 

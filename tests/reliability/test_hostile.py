@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.service import Scholar
-from ingest.pipeline import IngestStatus
+from ingest.outcomes import IngestStatus
 from tests.conftest import TOPIC_PAGES, PdfMaker
 
 HOSTILE_NAMES = {

@@ -20,9 +20,9 @@ INGESTED = "ingested"
 EXPECTED = {
     "crazyones-encrypted-256.pdf": FailureReason.PASSWORD_REQUIRED,
     "password.pdf": FailureReason.PASSWORD_REQUIRED,
-    "encrypted_doc_no_id.pdf": FailureReason.NO_TEXT,
-    "imagemagick-CCITTFaxDecode.pdf": FailureReason.NO_TEXT,
-    "loremipsum-flat.pdf": FailureReason.NO_TEXT,
+    "encrypted_doc_no_id.pdf": INGESTED,  # its one page of print read by OCR
+    "imagemagick-CCITTFaxDecode.pdf": FailureReason.NO_TEXT,  # a 16-pixel smiley: no text
+    "loremipsum-flat.pdf": INGESTED,  # by OCR
     "copy-protected.pdf": INGESTED,
     "issue-297.pdf": INGESTED,
     "Seige_of_Vicksburg_Sample_OCR.pdf": INGESTED,
@@ -34,7 +34,8 @@ EXPECTED = {
     "DA-619p.pdf": INGESTED,
     "pdf2image-memory-error-test-400p.pdf": INGESTED,
 }
-PAGES = {"Seige_of_Vicksburg_Sample_OCR.pdf": 6, "DA-619p.pdf": 619}
+PAGES = {"Seige_of_Vicksburg_Sample_OCR.pdf": 6, "DA-619p.pdf": 619, "encrypted_doc_no_id.pdf": 3}
+OCR_PAGES = {"loremipsum-flat.pdf": 1, "encrypted_doc_no_id.pdf": 1}
 # The two long manuals take minutes each on a small machine (mostly embedding); opt in to them.
 LARGE = {"DA-619p.pdf", "pdf2image-memory-error-test-400p.pdf"}
 LARGE_VARIABLE = "SCHOLAR_TEST_LARGE"
@@ -84,6 +85,7 @@ def test_every_tricky_file_gets_its_outcome(batch: tuple[Path, int, dict[str, di
             assert outcome["status"] == "ingested", f"{name}: {outcome['error']}"
             assert outcome["chunks"] > 0
             assert outcome["pages"] == PAGES.get(name, outcome["pages"])
+            assert outcome["ocr_pages"] == OCR_PAGES.get(name, 0), name
         else:
             assert outcome["status"] == "failed", name
             assert outcome["error"].startswith(str(expected)), f"{name}: {outcome['error']}"

@@ -186,7 +186,7 @@ def test_the_tricky_pdfs_uploaded_as_one_batch_each_get_their_outcome(settings: 
     for path in files:
         expected = EXPECTED[path.name]
         if expected == INGESTED:
-            assert any(line.startswith(f"{path.name}: ingested, ") for line in succeeded)
+            assert any(line.startswith(f"{path.name}: ingested") for line in succeeded)
         else:
             assert any(line.startswith(f"{path.name}: failed. {expected}: ") for line in failed)
     badged = [m.value for m in app.markdown if m.value.endswith(f" {FAILED_BADGE}")]
