@@ -8,6 +8,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from model.bundled import bundled_generator_path
+from model.precision import CPU_PLANS, Precision
 from rag.embedder import bundled_embedder_path
 
 Number = TypeVar("Number", int, float)
@@ -36,6 +37,7 @@ class Settings:
     generator_tokenizer: Path | None = None  # the remote model's tokenizer, for exact counts
     generator_context: int = 4096  # the remote model's window, if its server does not say
     generator_api_key: str | None = None
+    cpu_plan: Precision = "auto"  # how the generator multiplies on a CPU (`model.precision`)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -60,6 +62,7 @@ class Settings:
             generator_tokenizer=Path(tokenizer) if tokenizer else None,
             generator_context=_number(environ, "SCHOLAR_GENERATOR_CONTEXT", cls.generator_context),
             generator_api_key=environ.get("SCHOLAR_GENERATOR_API_KEY") or None,
+            cpu_plan=_cpu_plan(environ, "SCHOLAR_CPU_PLAN"),
         )
         if settings.chunk_overlap >= settings.chunk_tokens:
             raise SettingsError(
@@ -91,6 +94,14 @@ def _number(environ: Mapping[str, str], name: str, default: Number) -> Number:
     if value < 0:
         raise SettingsError(f"{name}={raw!r} must not be negative")
     return value
+
+
+def _cpu_plan(environ: Mapping[str, str], name: str) -> Precision:
+    raw = environ.get(name) or "auto"
+    plan = next((plan for plan in CPU_PLANS if plan == raw.strip().lower()), None)
+    if plan is None:
+        raise SettingsError(f"{name}={raw!r} is not one of {', '.join(CPU_PLANS)}")
+    return plan
 
 
 def _url(environ: Mapping[str, str], name: str) -> str | None:
