@@ -9,7 +9,7 @@ QUERY ?= How many papers does the corpus contain?
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup run demo test lint bench
+.PHONY: setup run demo test test-suites lint bench
 
 setup: $(STAMP)
 
@@ -39,10 +39,26 @@ demo: setup
 	$(BIN)/scholar ingest $(PAPERS) --collection demo
 	$(BIN)/scholar search "$(QUERY)" --collection demo -k 3
 
+# The suite inside scripts/test_env.sh, which finds or installs a Chromium for the browser tests
+# and starts a throwaway PostgreSQL for the store's (each skips, saying why, where it cannot).
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	scripts/test_env.sh $(MAKE) --no-print-directory test-suites
+
+# The whole suite on this CPU's plan (SCHOLAR_CPU_PLAN, else auto); then, where that is not
+# avx2 (the plan of CPUs without AMX or AVX-512 BF16, such as most laptops), the tests that run
+# the model and answer with it again under avx2.
+PLAN_TESTS := tests/model tests/rag/test_answer.py tests/rag/test_summarize.py
+CPU_PLAN := $(BIN)/python -c 'import torch; from app.settings import Settings; \
+	from model.precision import plan_for; \
+	print(plan_for(torch.device("cpu"), Settings.from_env().cpu_plan).name)'
+test-suites: setup
 	$(BIN)/pytest -q
+	@plan=$$($(CPU_PLAN)); if [ "$$plan" = avx2 ]; then \
+	echo "the suite ran on the avx2 CPU plan: no second pass"; else \
+	echo "again on the avx2 CPU plan (the suite ran on $$plan):"; \
+	SCHOLAR_CPU_PLAN=avx2 $(BIN)/pytest -q $(PLAN_TESTS); fi
 
 bench: setup
 	$(BIN)/python bench/ingest.py

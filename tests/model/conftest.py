@@ -17,6 +17,8 @@ from model.bundled import bundled_generator_path
 from model.convert import converted_folder
 from model.flat_decode import FlatDecodeStep
 from model.network import Transformer
+from model.precision import Precision
+from tests.conftest import CPU_PLAN
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -106,7 +108,7 @@ def default_models_dir(shared_models_dir: Path) -> Path:
     return shared_models_dir
 
 
-def _load_default(models_dir: Path, precision: str) -> Generator:
+def _load_default(models_dir: Path, precision: Precision) -> Generator:
     gguf = bundled_generator_path()
     assert gguf is not None
     return load_generator(gguf, models_dir, GeneratorOptions(precision=precision))
@@ -119,15 +121,17 @@ def default_fp32(default_models_dir: Path) -> Generator:
 
 @pytest.fixture(scope="session")
 def default_auto(default_models_dir: Path) -> Generator:
-    return _load_default(default_models_dir, "auto")
+    """The CPU default under the plan that SCHOLAR_CPU_PLAN names (`auto` when unset): CI runs
+    these tests again under `avx2`, the plan of CPUs without bf16 instructions."""
+    return _load_default(default_models_dir, CPU_PLAN)
 
 
 @pytest.fixture(scope="session")
 def default_bf16_prefill(default_models_dir: Path) -> Generator:
     """The CPU default as a CPU with AMX runs it (bf16 prefill products), on any CPU."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("model.precision.fast_bf16_matmul", lambda: True)
-        return _load_default(default_models_dir, "auto")
+        patch.setattr("model.precision.cpu_has", lambda feature: True)
+        return _load_default(default_models_dir, "amx")
 
 
 @pytest.fixture(scope="session")

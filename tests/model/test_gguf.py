@@ -12,6 +12,7 @@ from transformers import LlamaForCausalLM
 from model import GeneratorOptions, load_generator
 from model.gguf_import import iter_gguf_tensors, read_gguf
 from model.int4 import Int4Linear, int4_kernel_available, recover_int4
+from model.precision import Precision
 from model.weights import save_hf_folder
 from tests.model.conftest import TinyFactory
 
@@ -154,22 +155,22 @@ def test_int4_linear_decode_and_prefill(prefill_dtype: torch.dtype, tolerance: f
 
 
 @pytest.mark.skipif(not int4_kernel_available(), reason="this torch has no int4 CPU kernel")
-@pytest.mark.parametrize("amx", [False, True])
+@pytest.mark.parametrize("plan", ["avx2", "amx"])
 def test_cpu_default_keeps_exact_4bit_matrices_in_4_bits(
-    make_tiny: TinyFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, amx: bool
+    make_tiny: TinyFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, plan: Precision
 ) -> None:
-    monkeypatch.setattr("model.precision.fast_bf16_matmul", lambda: amx)
+    monkeypatch.setattr("model.precision.cpu_has", lambda feature: True)  # AMX on any CPU
     folder, hf = make_tiny(seed=13)
     with torch.no_grad():
         for layer in hf.model.layers:
             layer.mlp.gate_proj.weight.copy_(q4_1_exact(layer.mlp.gate_proj.weight))
             layer.mlp.up_proj.weight.copy_(q4_1_exact(layer.mlp.up_proj.weight))
     hf.save_pretrained(str(folder))
-    fast = load_generator(folder, tmp_path, GeneratorOptions(precision="auto"))
+    fast = load_generator(folder, tmp_path, GeneratorOptions(precision=plan))
     exact = load_generator(folder, tmp_path, GeneratorOptions(precision="fp32"))
     assert all(isinstance(layer.feed_forward.w13, Int4Linear) for layer in fast.model.layers)
     assert not any(isinstance(layer.attention.wqkv, Int4Linear) for layer in fast.model.layers)
-    assert fast.plan.prefill_dtype == (torch.bfloat16 if amx else torch.float32)
+    assert fast.plan.prefill_dtype == (torch.bfloat16 if plan == "amx" else torch.float32)
     dequantized = []
     real_dequantize = Int4Linear.dequantize
     monkeypatch.setattr(

@@ -17,6 +17,7 @@ from app.service import load_cached_generator
 from model import SamplingParams
 from model.bundled import bundled_generator_path
 from model.server import ModelServer
+from tests.conftest import CPU_PLAN
 
 QUESTION = [{"role": "user", "content": "Name three uses of copper."}]
 NAME = "smollm2"
@@ -26,7 +27,7 @@ NAME = "smollm2"
 def server(default_models_dir: Path) -> Iterator[ModelServer]:
     gguf = bundled_generator_path()
     assert gguf is not None
-    generator = load_cached_generator(gguf, default_models_dir)
+    generator = load_cached_generator(gguf, default_models_dir, CPU_PLAN)
     with ModelServer(generator, NAME, port=0, max_batch=4) as running:
         yield running
 

@@ -1,18 +1,23 @@
-"""Driving the app in Debian Chromium: the browser's settings, timeouts and the steps that tests
+"""Driving the app in Chromium: which browser, its settings, timeouts and the steps that tests
 share."""
 
+import os
 import re
+import shutil
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, Playwright, expect
 from sqlalchemy import func, select
 
 from app.service import Scholar
 from rag.store import StoredSummary
 
-CHROMIUM = "/usr/bin/chromium"  # Debian's package: Playwright's own browser download fails here
+# The browser that scripts/test_env.sh found or installed (`make test` sets it).
+CHROMIUM_VARIABLE = "SCHOLAR_TEST_CHROMIUM"
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome-stable", "google-chrome")
 
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -30,6 +35,17 @@ ANSWER_TIMEOUT_MS = 300_000  # the first question loads the default model
 SUMMARY_TIMEOUT_MS = 600_000  # loads the default model, then reads the document in parts
 
 SCREENSHOTS = "SCHOLAR_SCREENSHOTS"  # where the screenshots go (the README's come from here)
+
+
+def chromium_executable(playwright: Playwright) -> str | None:
+    """The Chromium to launch: SCHOLAR_TEST_CHROMIUM, else one on PATH, else Playwright's own
+    download if it is there; None when there is none."""
+    found = os.environ.get(CHROMIUM_VARIABLE) or next(
+        filter(None, map(shutil.which, CHROMIUM_NAMES)), None
+    )
+    if found is None and Path(playwright.chromium.executable_path).is_file():
+        found = playwright.chromium.executable_path
+    return found
 
 
 def free_port() -> int:

@@ -15,7 +15,13 @@ from playwright.sync_api import Page, sync_playwright
 import app.service as app_service
 from app.service import Scholar
 from app.settings import Settings
-from tests.app.ui.browser import CHROMIUM, CHROMIUM_FLAGS, START_TIMEOUT_S, free_port
+from tests.app.ui.browser import (
+    CHROMIUM_FLAGS,
+    CHROMIUM_VARIABLE,
+    START_TIMEOUT_S,
+    chromium_executable,
+    free_port,
+)
 from tests.app.ui.stored import (
     APP,
     CITED_QUESTION,
@@ -74,11 +80,25 @@ def server(settings: Settings, tmp_path: Path) -> Iterator[str]:
         log.close()
 
 
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The browser's executable; the test skips, saying why, where there is none."""
+    with sync_playwright() as playwright:
+        executable = chromium_executable(playwright)
+    if executable is None:
+        pytest.skip(
+            f"no Chromium: none on PATH, no {CHROMIUM_VARIABLE} and no Playwright download "
+            "(`make test` installs one)"
+        )
+    return executable
+
+
 @pytest.fixture
-def page(server: str) -> Iterator[Page]:
+def page(chromium: str, server: str) -> Iterator[Page]:
+    """The app in the browser (`chromium` comes first: no server starts where there is none)."""
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS
+            executable_path=chromium, headless=True, args=CHROMIUM_FLAGS
         )
         page = browser.new_page(viewport={"width": 1400, "height": 1800})
         page.goto(server)

@@ -1,5 +1,5 @@
 """The app in a real browser: the Streamlit server started on a free localhost port, headless
-Debian Chromium driven by Playwright through upload, ingestion, a question, its citations and
+Chromium driven by Playwright through upload, ingestion, a question, its citations and
 the cited page; and documents with script and image payloads that must stay inert. Then the
 fixes of the browser review: the collection and conversation kept across a reload, summaries
 made by one click (and again by the next), blank questions ignored, no generation timings for
