@@ -40,6 +40,8 @@ def test_ingest_search_docs_delete_round_trip(
         "chunks": 4,
         "error": None,
         "duplicate_of": "topics.pdf",
+        "note": "",
+        "ocr_pages": 0,
     }
 
     code, out, _ = run(

@@ -45,7 +45,9 @@ def drawn(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str]]:
     monkeypatch.setattr(
         app_service,
         "render_page",
-        lambda path, page, quote: calls.append((page, quote)) or draw(path, page, quote),
+        lambda path, page, quote, **options: (
+            calls.append((page, quote)) or draw(path, page, quote, **options)
+        ),
     )
     return calls
 

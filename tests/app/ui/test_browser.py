@@ -12,6 +12,7 @@ import os
 import re
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Locator, Page, expect
 from pypdf import PdfWriter
 
@@ -220,10 +221,17 @@ def test_the_pdf_password_is_cleared_after_its_upload(
     expect(page.get_by_label("PDF password", exact=True)).to_have_value("")
 
 
+@pytest.fixture
+def ocr_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app started after this has OCR off (SCHOLAR_OCR=off)."""
+    monkeypatch.setenv("SCHOLAR_OCR", "off")
+
+
 def test_commands_in_failure_messages_show_as_code(
-    page: Page, make_pdf: PdfMaker, tmp_path: Path
+    ocr_off: None, page: Page, make_pdf: PdfMaker, tmp_path: Path
 ) -> None:
-    scan = make_pdf("scan `1`.pdf", [[]])  # a page with no text; a file name with backticks
+    # With OCR off, a page with no text fails with a command to run; a file name with backticks.
+    scan = make_pdf("scan `1`.pdf", [[]])
     page.get_by_role("radiogroup").get_by_text("Documents").click()
 
     page.locator("input[type=file]").set_input_files(str(scan))
