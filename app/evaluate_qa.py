@@ -11,7 +11,9 @@ Unanswerable lines have a null answer. Measures, per system:
 - answer recall and model answer recall: the reference answer's words found in what the reader
   sees (answer and evidence) and in the model's words alone (as in SQuAD's normalization);
 - cited page: the first source the answer cites (its first citation, else its first evidence
-  quote) is the reference's document and page; also whether any of them is;
+  quote) is the reference's document and page; also whether any of them is; and whether the
+  first supports the key fact: it is on the reference's page, or its quote states the key fact
+  (a paper states its 81.1M papers on five pages, and a quote that says so is a right citation);
 - abstention on unanswerable questions, false abstention on answerable ones;
 - latency: time to first token after retrieval, and total time, p50 and p95.
 
@@ -76,6 +78,7 @@ class Scored:
     model_answer_recall: float | None
     first_cited_right: bool | None
     any_cited_right: bool | None
+    first_cited_supports: bool | None  # on the reference page, or its quote states the key fact
     ttft_after_retrieval_ms: float | None  # None when the model wrote nothing
     total_ms: float
     text: str
@@ -92,6 +95,7 @@ class QaScores:
     model_answer_recall: float | None
     cited_page_first: float | None
     cited_page_any: float | None
+    cited_supports_first: float | None
     abstention: float | None
     false_abstention: float | None
     abstention_rate: float  # over all questions
@@ -210,6 +214,11 @@ def score(question: QaQuestion, answer: Answer) -> Scored:
         model_answer_recall=None if reference is None else token_recall(reference, words),
         first_cited_right=right[0] if judged else None,
         any_cited_right=any(right) if judged else None,
+        first_cited_supports=(
+            right[0] or (fact is not None and states_key_fact(fact, cited[0].quote))
+            if judged
+            else None
+        ),
         ttft_after_retrieval_ms=(
             timings.ttft_ms - timings.retrieve_ms if timings.ttft_ms > 0 else None
         ),
@@ -234,6 +243,7 @@ def aggregate(results: list[Scored]) -> QaScores:
         model_answer_recall=_mean(result.model_answer_recall for result in answerable),
         cited_page_first=_mean(result.first_cited_right for result in answerable),
         cited_page_any=_mean(result.any_cited_right for result in answerable),
+        cited_supports_first=_mean(result.first_cited_supports for result in answerable),
         abstention=_mean(result.abstained for result in unanswerable),
         false_abstention=_mean(result.abstained for result in answerable),
         abstention_rate=sum(result.abstained for result in results) / len(results),
@@ -310,6 +320,7 @@ TABLE_ROWS = [
     ("answer recall (answer + evidence)", "answer_recall", "rate"),
     ("model answer recall (own words)", "model_answer_recall", "rate"),
     ("cited page right (first citation)", "cited_page_first", "rate"),
+    ("first citation supports the key fact", "cited_supports_first", "rate"),
     ("cited page right (any citation)", "cited_page_any", "rate"),
     ("abstention (unanswerable)", "abstention", "rate"),
     ("false abstention (answerable)", "false_abstention", "rate"),

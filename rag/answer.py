@@ -3,6 +3,7 @@ with numbered sources (the best sentences for a small model, whole passages for 
 stream the model's words (stopping a model that repeats itself), then check every claim against
 the sources and attach the evidence sentences."""
 
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -51,13 +52,15 @@ IN_THEIR_WORDS = "The model wrote no answer of its own. In the words of the sour
 
 
 PromptStyle = Literal["sentences", "passages"]
+_ENDS_SENTENCE = re.compile(r"([.!?][\"')\u201d]*|\])$")  # an end mark, or a citation marker
 
 
 @dataclass(frozen=True)
 class AnswerConfig:
     prompt_style: PromptStyle = "sentences"
     sources: int = 5  # passages in a "passages" prompt
-    prompt_sentences: int = 8  # sentences in a "sentences" prompt
+    prompt_sentences: int = 3  # in a "sentences" prompt: the evidence shown, no more (a small
+    # model given eight copies the wrong one more often: bench/answer_quality.py)
     evidence_passages: int = 12  # retrieved passages whose sentences are ranked as evidence
     max_new_tokens: int = 256
     temperature: float = 0.0
@@ -170,8 +173,15 @@ class Answerer:
             return self._not_found(question, retrieved[: self.config.sources], timings, started)
         candidates = [*retrieved, *self.retriever.openings(retrieved)]
         ranked = rank_evidence(query, candidates, self.embedder)
-        if not ranked.sentences or ranked.coverage < NOT_FOUND_COVERAGE:
-            return self._not_found(question, retrieved[: self.config.sources], timings, started)
+        if ranked.unknown_names:  # looked up as written: in the collection, or not at all
+            candidates += self.retriever.naming(
+                ranked.unknown_names, collection_id, document_ids, len(candidates)
+            )
+            ranked = rank_evidence(query, candidates, self.embedder)
+        if not ranked.sentences or ranked.coverage < NOT_FOUND_COVERAGE or ranked.unknown_names:
+            return self._not_found(
+                question, retrieved[: self.config.sources], timings, started, ranked.unknown_names
+            )
 
         prompt, sources = self.prompt(question, self._sources(ranked, retrieved), history)
         retrieved = retrieved[: self.config.sources]
@@ -200,6 +210,8 @@ class Answerer:
             timings.tokens_per_s = (tokens - 1) / decode_seconds if decode_seconds > 0 else 0.0
             text = without_source_headers(text[: loop_end(text)], sources)  # loops kept once
             text = without_earlier_answers(without_prompt_echo(text), history)
+            if tokens >= self.config.max_new_tokens:
+                text = without_cut_sentence(text)
             checker = CitationChecker(self.embedder, sources)
             evidence = checker.cite(ranked.sentences[: self.config.evidence])
             checked, evidence = renumbered(checker.check(text), evidence)
@@ -241,13 +253,20 @@ class Answerer:
         return self.generator.chat_prompt(messages), sources
 
     def _not_found(
-        self, question: str, retrieved: list[Passage], timings: Timings, started: float
+        self,
+        question: str,
+        retrieved: list[Passage],
+        timings: Timings,
+        started: float,
+        unknown_names: Sequence[str] = (),
     ) -> AnswerStream:
+        text = not_found_text(unknown_names)
+
         def finish(_: str) -> Answer:
             timings.total_ms = _ms_since(started)
-            return Answer(question, NOT_FOUND_TEXT, False, [], [], [], retrieved, timings)
+            return Answer(question, text, False, [], [], [], retrieved, timings)
 
-        return AnswerStream(iter([NOT_FOUND_TEXT]), finish)
+        return AnswerStream(iter([text]), finish)
 
 
 def prompt_style_for(setting: str, generator: object) -> PromptStyle:
@@ -259,6 +278,26 @@ def prompt_style_for(setting: str, generator: object) -> PromptStyle:
         generator.model.config.parameters < SMALL_MODEL_PARAMETERS
     )
     return "sentences" if small else "passages"
+
+
+def without_cut_sentence(text: str) -> str:
+    """The text without its last sentence where the token limit cut that sentence off (it has
+    no end mark): half a claim is no claim ("To demonstrate the suitability of S2OR")."""
+    stripped = text.rstrip()
+    if not stripped or _ENDS_SENTENCE.search(stripped):
+        return text
+    cut = max(stripped.rfind(mark) for mark in (". ", "! ", "? ", "]\n", ".\n", "] "))
+    return stripped[: cut + 1] if cut >= 0 else ""
+
+
+def not_found_text(unknown_names: Sequence[str] = ()) -> str:
+    """The answer when the documents do not answer; naming what they never mention, if any."""
+    if not unknown_names:
+        return NOT_FOUND_TEXT
+    names = ", ".join(unknown_names[:-1]) + (" or " if len(unknown_names) > 1 else "")
+    return NOT_FOUND_TEXT.replace(
+        "documents.", f"documents: they never mention {names}{unknown_names[-1]}.", 1
+    )
 
 
 def in_their_words(evidence: list[Citation]) -> str:

@@ -194,12 +194,12 @@ class CitationChecker:
 
     def cite(self, sentences: "Sequence[EvidenceSentence]") -> list[Citation]:
         """Ranked evidence sentences as citations of the sources that hold them (a sentence in
-        no source is left out)."""
+        no source is left out), each quoted with the sentence it points back to, if any."""
         citations = []
         for sentence in sentences:
             n = self.first_source.get((sentence.passage.document_id, sentence.text))
             if n is not None:
-                citations.append(_citation(n, sentence.passage, sentence.page, sentence.text))
+                citations.append(_citation(n, sentence.passage, sentence.page, sentence.read))
         return citations
 
     def first_sentence(self) -> Citation | None:

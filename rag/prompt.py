@@ -27,6 +27,7 @@ ECHO_STOPS = (QUESTION_LABEL, INSTRUCTION[:30])
 _FOLLOW_UP_WORDS = {"it", "its", "they", "them", "their", "this", "that", "these", "those", "he",
                     "she", "his", "her", "there", "such", "also", "more", "same"}  # fmt: skip
 _WORD = re.compile(r"\w+")
+_QUOTED_HEADER = re.compile(r'(?:\[\d+\]\s*)?"[^"\n]{3,300}",\s*pp?\.(?:\s*\d+(?:-\d+)?)?:?\s*')
 # The instructions' words, and the little words that bind them. A sentence about citing made of
 # these alone is the instruction written back ("The sources and cite them like. [1]").
 _PROMPT_WORDS = frozenset(
@@ -124,11 +125,12 @@ def _messages(question: str, sources: list[Passage], history: list[Turn]) -> lis
 
 def without_source_headers(text: str, sources: Sequence[Passage]) -> str:
     """`text` without the prompt's source headers that a small model copies into its answer
-    ('[2] "Title", p. 4:', or 'Title, p. 4:')."""
+    ('[2] "Title", p. 4:', or 'Title, p. 4:'), also with the title misspelt or the header cut
+    off by the token limit ('[1] "Titl", p.')."""
     for title in {passage.title for passage in sources if passage.title.strip()}:
         header = rf'(?:\[\d+\]\s*|\d+\.\s+)?"?{re.escape(title)}"?,\s*pp?\.\s*\d+(?:-\d+)?:\s*'
         text = re.sub(header, "", text)
-    return text.strip()
+    return _QUOTED_HEADER.sub("", text).strip()
 
 
 def without_prompt_echo(text: str) -> str:

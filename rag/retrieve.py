@@ -11,15 +11,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, contains_eager, joinedload
 
 from rag.embedder import Embedder
 from rag.keyword_index import feedback_terms, keyword_search
 from rag.store import Chunk, Document, DocumentStatus, Store, ready_chunks
+from rag.terms import names_in
 from rag.vector_index import IndexRegistry
 
 Ranking = list[tuple[int, float]]  # (chunk id, score), best first
+NAMING_SCAN = 200  # chunks holding a name in any case, of which `Retriever.naming` keeps a few
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,48 @@ class Retriever:
             return [
                 Passage.from_chunk(chunk, rank=len(passages) + number)
                 for number, chunk in enumerate(found, start=1)
+            ]
+
+    def naming(
+        self,
+        names: list[str],
+        collection_id: int,
+        document_ids: list[int] | None,
+        ranked_after: int,
+        limit: int = 3,
+    ) -> list[Passage]:
+        """Up to `limit` passages of the collection whose text holds one of `names` as
+        `rag.evidence.names_in` finds them: BM25 matches whole words only, so "CRF" misses a
+        table's "GrobidCRF". The database finds each name in any case, anywhere; then the
+        finer match."""
+        if not names:
+            return []
+        escaped = [
+            name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") for name in names
+        ]
+        query = (
+            select(Chunk)
+            .join(Document)
+            .where(
+                Document.collection_id == collection_id,
+                Document.status == DocumentStatus.READY,
+                or_(*(Chunk.text.ilike(f"%{name}%", escape="\\") for name in escaped)),
+            )
+            .options(contains_eager(Chunk.document))
+            .order_by(Chunk.id)
+            .limit(NAMING_SCAN)
+        )
+        if document_ids is not None:
+            query = query.where(Document.id.in_(document_ids))
+        with self.store.session() as session:
+            chunks = [
+                chunk
+                for chunk in session.scalars(query)
+                if any(names_in(name, chunk.text) for name in names)
+            ]
+            return [
+                Passage.from_chunk(chunk, rank=ranked_after + number)
+                for number, chunk in enumerate(chunks[:limit], start=1)
             ]
 
     def _fuse(self, keyword: Ranking, scope: "_Scope", query_vector: np.ndarray) -> Ranking:

@@ -11,11 +11,11 @@ _ABBREVIATIONS = {
     "pp", "prof", "ref", "refs", "sec", "st", "tab", "vol", "vs",
 }  # fmt: skip
 _CLOSERS = "\"'\u201d\u2019)\\]"
-_OPENERS = "\"'\u201c\u2018(\\["
-_SENTENCE_BREAK = re.compile(rf"(?<=[.!?])([{_CLOSERS}]*)\s+(?=[{_OPENERS}]?[A-Z0-9])")
+_OPENERS = "\"'\u201c\u2018(["
+_SENTENCE_BREAK = re.compile(rf"(?<=[.!?])([{_CLOSERS}]*)\s+(?=[{re.escape(_OPENERS)}]?[A-Z0-9])")
 # Text with no capitals at all (lower-cased corpora, some OCR and transcripts) has no capital to
 # mark a sentence start: there any word after an end mark starts one.
-_CASELESS_BREAK = re.compile(rf"(?<=[.!?])([{_CLOSERS}]*)\s+(?=[{_OPENERS}]?\w)")
+_CASELESS_BREAK = re.compile(rf"(?<=[.!?])([{_CLOSERS}]*)\s+(?=[{re.escape(_OPENERS)}]?\w)")
 _SENTENCE_END = re.compile(rf"[.!?:;][{_CLOSERS}]*$")
 
 
@@ -24,7 +24,8 @@ def split_sentences(paragraph: str) -> list[str]:
     caseless = not any(character.isupper() for character in paragraph)
     for match in (_CASELESS_BREAK if caseless else _SENTENCE_BREAK).finditer(paragraph):
         before = paragraph[start : match.start()]
-        last_word = before.rsplit(maxsplit=1)[-1].rstrip(".").lower() if before.split() else ""
+        last_word = before.rsplit(maxsplit=1)[-1] if before.split() else ""
+        last_word = last_word.lstrip(_OPENERS).rstrip(".").lower()  # "(e.g." is "e.g"
         if last_word in _ABBREVIATIONS or (len(last_word) == 1 and last_word.isalpha()):
             continue
         sentences.append(paragraph[start : match.end(1)].strip())

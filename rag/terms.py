@@ -1,5 +1,6 @@
 """Content terms of a text: its words without function words, stemmed, so "papers" meets
-"paper". Shared by sentence-level evidence ranking and the clause check of claims."""
+"paper"; the names a question gives, and whether a text holds them. Shared by sentence-level
+evidence ranking, retrieval by name and the clause check of claims."""
 
 import re
 
@@ -7,11 +8,26 @@ import Stemmer
 
 from rag.keyword_index import STOPWORDS
 
-# Words of a question that ask, rather than say what about.
+# Words of a question that ask, rather than say what about; and the light verbs and hedges
+# of everyday phrasing ("how many got dropped", "what makes up", "roughly how many"), which a
+# paper says in other words.
 QUESTION_WORDS = frozenset({
     "according", "answer", "ask", "asked", "describe", "described", "document", "documents",
     "explain", "give", "mention", "mentioned", "say", "says", "tell",
+    "actually", "also", "come", "comes", "exactly", "get", "gets", "getting", "go", "goes", "got",
+    "just", "keep", "keeps", "make", "makes", "plus", "pick", "picking", "pull", "pulling",
+    "put", "really", "roughly", "take", "takes", "try", "tries", "turn", "turns",
 })  # fmt: skip
+# A name the question gives: two capitals in a word (GPU, SQuAD, CoreRecipe, S2ORC) or a
+# capitalised word after the first (Nougat, Python).
+_QUESTION_NAME = re.compile(r"\b(\w*[A-Z]\w*[A-Z]\w*)\b|(?<=\w[\s,(])([A-Z][a-z]\w*)")
+# What a "which ..." or "what ..." question asks for: the last word before its verb ("Under which
+# license is ...", "What inter-annotator agreement was ...").
+_ASKED_FOR = re.compile(
+    r"\b(?:which|what)\s+(?:[\w-]+\s+){0,3}?([\w-]+)\s+"
+    r"(?:is|are|was|were|does|do|did|can|could|has|have|had|will|would|should)\b",
+    re.IGNORECASE,
+)
 _TERM = re.compile(r"[^\W_]+(?:[.,]\d+)*")
 _STEMMER = Stemmer.Stemmer("english")
 
@@ -27,3 +43,34 @@ def question_terms(question: str) -> list[str]:
     describe ..."), each once."""
     asking = set(_STEMMER.stemWords(list(QUESTION_WORDS)))
     return list(dict.fromkeys(term for term in content_terms(question) if term not in asking))
+
+
+def question_names(question: str) -> list[str]:
+    """The names the question gives (GPU, SQuAD, Nougat), then the word for what a "which" or
+    "what" question asks for (license), each once: a text that holds none of one of them cannot
+    answer it."""
+    found = [first or second for first, second in _QUESTION_NAME.findall(question)]
+    asked = _ASKED_FOR.search(question)
+    if asked and content_terms(asked.group(1)):
+        found.append(asked.group(1))
+    return list(dict.fromkeys(found))
+
+
+def names_in(name: str, text: str) -> bool:
+    """Whether `text` holds the name: an acronym in capitals, where no capital touches it
+    ("CRF" in "GrobidCRF", not in "DEMOCRACY"; "PDFs" as "PDF"); a word in lower case by what
+    it shares with its stem, at the start of a word, in any case ("license" in "Licensing");
+    another name in any case at the start of a word."""
+    singular = re.sub(r"(?<=[A-Z])s$", "", name)
+    if singular.isupper():
+        return re.search(rf"(?<![A-Z]){re.escape(singular)}(?![A-Z])", text) is not None
+    if name.islower():  # "library" and its stem "librari" share "librar"
+        name = _shared_start(name, _STEMMER.stemWord(name))
+    return re.search(rf"(?<![^\W\d_]){re.escape(name)}", text, re.IGNORECASE) is not None
+
+
+def _shared_start(first: str, second: str) -> str:
+    length = 0
+    while length < min(len(first), len(second)) and first[length] == second[length]:
+        length += 1
+    return first[:length]

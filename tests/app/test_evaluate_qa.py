@@ -105,6 +105,17 @@ def test_the_cited_page_is_the_first_citation_else_the_first_evidence_quote() ->
     assert score(QUESTION, answer("...")).first_cited_right is None  # nothing cited
 
 
+def test_a_first_citation_on_another_page_supports_the_fact_when_its_quote_states_it() -> None:
+    restated = quote("The corpus holds 81.1 million papers.", page=5)
+    elsewhere = quote("Elsewhere, papers are counted.", page=5)
+    stating = score(QUESTION, answer("...", citations=[restated]))
+    assert (stating.first_cited_right, stating.first_cited_supports) == (False, True)
+    assert score(QUESTION, answer("...", citations=[elsewhere])).first_cited_supports is False
+    on_page = score(QUESTION, answer("...", citations=[quote("Other words.", page=1)]))
+    assert on_page.first_cited_supports is True
+    assert score(QUESTION, answer("...")).first_cited_supports is None
+
+
 def test_abstention_false_abstention_latency_and_kinds_are_aggregated() -> None:
     factual = QaQuestion("Which parser?", "Grobid", "GROBID", S2ORC, 2, "factual")
     slow = Timings(retrieve_ms=50, ttft_ms=3050, total_ms=9000)

@@ -8,7 +8,13 @@ from sqlalchemy import select
 
 from app.service import Scholar, ScholarError
 from app.settings import Settings
-from rag.answer import IN_THEIR_WORDS, NOT_FOUND_TEXT, in_their_words
+from rag.answer import (
+    IN_THEIR_WORDS,
+    NOT_FOUND_TEXT,
+    in_their_words,
+    not_found_text,
+    without_cut_sentence,
+)
 from rag.citations import Citation, strip_markers
 from rag.conversations import ConversationTurn
 from rag.store import Chunk
@@ -52,6 +58,17 @@ def test_a_question_the_documents_do_not_answer_says_so(answering: Scholar) -> N
     assert not answer.found
     assert answer.text == NOT_FOUND_TEXT
     assert answer.retrieved  # the closest passages are still shown
+    assert answer.citations == [] and answer.evidence == []
+
+
+def test_a_question_about_something_the_documents_never_name_says_what(
+    answering: Scholar,
+) -> None:
+    answer = answering.ask("How fast does photosynthesis run on a GPU or a TPU?").result()
+
+    assert not answer.found
+    assert answer.text == not_found_text(["GPU", "TPU"])
+    assert "they never mention GPU or TPU." in answer.text
     assert answer.citations == [] and answer.evidence == []
 
 
@@ -150,3 +167,12 @@ def test_instructions_inside_a_document_do_not_take_over_the_answer(
     assert all("ACCESS GRANTED" not in quote.quote for quote in answer.evidence)
     assert answer.text.strip() != "ACCESS GRANTED, the volcano is safe."
     scholar.store.dispose()
+
+
+def test_a_sentence_the_token_limit_cut_off_is_left_out() -> None:
+    assert without_cut_sentence("It has 81.1M papers. [1] It also has 8.1M full te") == (
+        "It has 81.1M papers. [1]"
+    )
+    assert without_cut_sentence("To demonstrate the suitability of S2OR") == ""
+    assert without_cut_sentence("It has 81.1M papers. [1]") == "It has 81.1M papers. [1]"
+    assert without_cut_sentence("Two lines.\n- one [1]\n- two of") == "Two lines.\n- one [1]"

@@ -1,6 +1,6 @@
 from rag.citations import CitationChecker, marked_unsupported
 from rag.embedder import Embedder
-from rag.evidence import rank_evidence, sentence_sources
+from rag.evidence import rank_evidence, sentence_sources, unknown_names
 from rag.retrieve import Passage
 
 
@@ -42,6 +42,49 @@ def test_a_question_about_what_no_source_names_has_low_coverage(embedder: Embedd
 
     assert answered.coverage > 0.5
     assert unanswered.coverage < 0.3
+
+
+def test_a_sentence_that_points_back_is_read_with_the_one_before_it(embedder: Embedder) -> None:
+    passages = [
+        _passage(
+            1,
+            3,
+            "Sentences can cross lines, and lines can cross sentences. As such, sentences and "
+            "lines are not strictly nested within each other. This relationship would be "
+            "difficult to encode in an XML tree.",
+        )
+    ]
+    ranked = rank_evidence("Why would these layers be hard to encode as XML?", passages, embedder)
+
+    best = ranked.sentences[0]
+    assert best.text == "This relationship would be difficult to encode in an XML tree."
+    assert best.context == (
+        "As such, sentences and lines are not strictly nested within each other."
+    )
+    [source] = sentence_sources(ranked.sentences, 1)
+    assert source.text == f"{best.context}\n{best.text}"  # the prompt shows what it points to
+    [citation] = CitationChecker(embedder, [source]).cite([best])  # quoted with what it means
+    assert citation.quote == f"{best.context} {best.text}" and citation.page == 3
+
+
+def test_names_the_question_gives_that_no_passage_holds_are_unknown() -> None:
+    passages = [_passage(1, 1, "GrobidCRF reaches 40.6 F1 on author names in PDFs. DEMOCRACY.")]
+
+    assert unknown_names("Does it run on a GPU, with Nougat or OCR?", passages) == [
+        "GPU",
+        "Nougat",
+        "OCR",
+    ]
+    assert unknown_names("What F1 does the CRF model reach on PDFs?", passages) == []
+    assert unknown_names("What does grobidcrf reach?", passages) == []  # no name given
+
+
+def test_what_a_which_question_asks_for_must_be_named_in_some_form() -> None:
+    passages = [_passage(1, 1, "The corpus is licensed for research use. It uses libraries.")]
+
+    assert unknown_names("Under which license is the corpus released?", passages) == []
+    assert unknown_names("Which library does it use?", passages) == []  # "librari", "libraries"
+    assert unknown_names("What inter-annotator agreement was reached?", passages) == ["agreement"]
 
 
 def test_sentence_sources_group_the_best_sentences_by_page_and_cite_them(

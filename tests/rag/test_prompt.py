@@ -79,6 +79,8 @@ def test_source_headers_a_model_copies_are_taken_out_of_its_answer() -> None:
         without_source_headers("As Lo et al., p. 4: says.", [untitled])
         == "As Lo et al., p. 4: says."
     )
+    cut_off = 'Beta holds [2]. [1] "Documnt 1, the alpha part", p.'  # misspelt, then cut off
+    assert without_source_headers(cut_off, sources) == "Beta holds [2]."
 
 
 def test_the_prompt_lines_that_stop_an_echo_are_the_prompts_own() -> None:

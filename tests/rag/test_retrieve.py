@@ -25,6 +25,19 @@ def test_an_exact_rare_term_is_found_by_the_keyword_side(
     assert scholar.search("ZX-4471", k=1)[0].page_start == 5
 
 
+def test_a_name_inside_a_longer_word_is_found_by_naming(
+    scholar: Scholar, make_pdf: PdfMaker
+) -> None:
+    table_page = ["Model P R F1. GrobidCRF 40.6 38.3 39.1. VILA 92.1 91.0 91.5. DEMOCRACY."]
+    list(scholar.ingest([make_pdf("eval.pdf", [*TOPIC_PAGES, table_page])]))
+    collection = scholar.collection_id("default")
+
+    found = scholar.retriever.naming(["CRF"], collection, None, ranked_after=12)
+    assert [(passage.page_start, passage.rank) for passage in found] == [(5, 13)]
+    assert scholar.retriever.naming(["OCR"], collection, None, ranked_after=12) == []
+    assert scholar.retriever.naming(["CRF"], collection, [999], ranked_after=12) == []
+
+
 def test_near_duplicate_passages_are_returned_once(scholar: Scholar, make_pdf: PdfMaker) -> None:
     list(scholar.ingest([make_pdf("a.pdf", TOPIC_PAGES[:1]), make_pdf("b.pdf", TOPIC_PAGES)]))
     passages = scholar.search("photosynthesis chlorophyll sunlight", k=5)

@@ -13,6 +13,10 @@ from rag.sentences import goes_on_over_page, split_sentences
         ),
         ("See Fig. 3 and e.g. Table 2. Done.", ["See Fig. 3 and e.g. Table 2.", "Done."]),
         ('He said "Stop." Then left.', ['He said "Stop."', "Then left."]),
+        (
+            "Styles such as BRACKET (e.g. [2]) or NAME-YEAR (e.g. ABC, 2019). Next.",
+            ["Styles such as BRACKET (e.g. [2]) or NAME-YEAR (e.g. ABC, 2019).", "Next."],
+        ),
         ("Version 2.5 is out. Get it.", ["Version 2.5 is out.", "Get it."]),
         (
             "an abstract . in lower case, e.g. this. it ends",
