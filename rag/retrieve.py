@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, contains_eager, joinedload
 from rag.embedder import Embedder
 from rag.keyword_index import feedback_terms, keyword_search
 from rag.store import Chunk, Document, DocumentStatus, Store, ready_chunks
-from rag.terms import names_in
+from rag.terms import names_in, searched_form
 from rag.vector_index import IndexRegistry
 
 Ranking = list[tuple[int, float]]  # (chunk id, score), best first
@@ -158,13 +158,14 @@ class Retriever:
         limit: int = 3,
     ) -> list[Passage]:
         """Up to `limit` passages of the collection whose text holds one of `names` as
-        `rag.evidence.names_in` finds them: BM25 matches whole words only, so "CRF" misses a
-        table's "GrobidCRF". The database finds each name in any case, anywhere; then the
-        finer match."""
+        `rag.terms.names_in` finds them: BM25 matches whole words only, so "CRF" misses a
+        table's "GrobidCRF". The database finds each name's searched form in any case,
+        anywhere; then the finer match."""
         if not names:
             return []
         escaped = [
-            name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") for name in names
+            searched_form(name).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            for name in names
         ]
         query = (
             select(Chunk)

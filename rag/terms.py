@@ -58,15 +58,22 @@ def question_names(question: str) -> list[str]:
 
 def names_in(name: str, text: str) -> bool:
     """Whether `text` holds the name: an acronym in capitals, where no capital touches it
-    ("CRF" in "GrobidCRF", not in "DEMOCRACY"; "PDFs" as "PDF"); a word in lower case by what
-    it shares with its stem, at the start of a word, in any case ("license" in "Licensing");
-    another name in any case at the start of a word."""
+    ("CRF" in "GrobidCRF", not in "DEMOCRACY"; "PDFs" as "PDF"); another name in any case at
+    the start of a word, a word in lower case by what it shares with its stem ("license" in
+    "Licensing")."""
+    form = searched_form(name)
+    if form.isupper():
+        return re.search(rf"(?<![A-Z]){re.escape(form)}(?![A-Z])", text) is not None
+    return re.search(rf"(?<![^\W\d_]){re.escape(form)}", text, re.IGNORECASE) is not None
+
+
+def searched_form(name: str) -> str:
+    """What `names_in` looks for: an acronym's singular, a lower-case word's start that its
+    stem shares ("librar" of "library" and "librari"), else the name."""
     singular = re.sub(r"(?<=[A-Z])s$", "", name)
     if singular.isupper():
-        return re.search(rf"(?<![A-Z]){re.escape(singular)}(?![A-Z])", text) is not None
-    if name.islower():  # "library" and its stem "librari" share "librar"
-        name = _shared_start(name, _STEMMER.stemWord(name))
-    return re.search(rf"(?<![^\W\d_]){re.escape(name)}", text, re.IGNORECASE) is not None
+        return singular
+    return _shared_start(name, _STEMMER.stemWord(name)) if name.islower() else name
 
 
 def _shared_start(first: str, second: str) -> str:

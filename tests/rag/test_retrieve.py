@@ -28,13 +28,15 @@ def test_an_exact_rare_term_is_found_by_the_keyword_side(
 def test_a_name_inside_a_longer_word_is_found_by_naming(
     scholar: Scholar, make_pdf: PdfMaker
 ) -> None:
-    table_page = ["Model P R F1. GrobidCRF 40.6 38.3 39.1. VILA 92.1 91.0 91.5. DEMOCRACY."]
+    table_page = ["Tables: P R F1. GrobidCRF 40.6 38.3 39.1. VILA 92.1 91.0 91.5. DEMOCRACY."]
     list(scholar.ingest([make_pdf("eval.pdf", [*TOPIC_PAGES, table_page])]))
     collection = scholar.collection_id("default")
 
     found = scholar.retriever.naming(["CRF"], collection, None, ranked_after=12)
     assert [(passage.page_start, passage.rank) for passage in found] == [(5, 13)]
     assert scholar.retriever.naming(["OCR"], collection, None, ranked_after=12) == []
+    table = scholar.retriever.naming(["table"], collection, None, ranked_after=0)  # "Tables"
+    assert [passage.page_start for passage in table] == [5]
     assert scholar.retriever.naming(["CRF"], collection, [999], ranked_after=12) == []
 
 
