@@ -3,7 +3,6 @@ with numbered sources (the best sentences for a small model, whole passages for 
 stream the model's words (stopping a model that repeats itself), then check every claim against
 the sources and attach the evidence sentences."""
 
-import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from rag.prompt import (
     without_source_headers,
 )
 from rag.retrieve import Passage, Retriever
+from rag.sentences import ends_sentence
 
 PROMPT_TOKENS = 2048  # prefill is the slow part on a CPU: no prompt longer than answers need
 NOT_FOUND_SIMILARITY = 0.25  # below this, the best passage does not address the question
@@ -52,7 +52,6 @@ IN_THEIR_WORDS = "The model wrote no answer of its own. In the words of the sour
 
 
 PromptStyle = Literal["sentences", "passages"]
-_ENDS_SENTENCE = re.compile(r"([.!?][\"')\u201d]*|\])$")  # an end mark, or a citation marker
 
 
 @dataclass(frozen=True)
@@ -66,6 +65,14 @@ class AnswerConfig:
     temperature: float = 0.0
     evidence: int = 3
     stop_loops: bool = True  # end the answer when the model starts repeating itself (rag.loops)
+
+    def __post_init__(self) -> None:
+        if self.prompt_sentences < self.evidence:
+            # The evidence left out of the prompt could not be cited: it would drop out.
+            raise ValueError(
+                f"prompt_sentences ({self.prompt_sentences}) must be at least evidence "
+                f"({self.evidence}): the prompt has to show every evidence sentence"
+            )
 
 
 @dataclass
@@ -284,7 +291,7 @@ def without_cut_sentence(text: str) -> str:
     """The text without its last sentence where the token limit cut that sentence off (it has
     no end mark): half a claim is no claim ("To demonstrate the suitability of S2OR")."""
     stripped = text.rstrip()
-    if not stripped or _ENDS_SENTENCE.search(stripped):
+    if not stripped or ends_sentence(stripped, also="]"):
         return text
     cut = max(stripped.rfind(mark) for mark in (". ", "! ", "? ", "]\n", ".\n", "] "))
     return stripped[: cut + 1] if cut >= 0 else ""

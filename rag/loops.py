@@ -11,11 +11,12 @@ repeat legitimately). The answer then stops (`until_loop`), and keeps the unit o
 import re
 from collections.abc import Iterable, Iterator
 
+from rag.sentences import ends_sentence
+
 MIN_UNIT_CHARS = 12  # "[1] [2] [3] " is shorter: citation runs are not loops
 SHORT_UNIT_CHARS = 40  # a unit shorter than this must come three times, a longer one twice
 MAX_UNIT_CHARS = 400
 _DIGIT = re.compile(r"\d")
-_SENTENCE_END = re.compile(r"[.!?:\]][\"')]*$")
 _NEXT_SENTENCE_END = re.compile(r"[.!?\]][\"')]*(?=\s|$)")
 
 
@@ -48,7 +49,7 @@ def loop_end(text: str) -> int | None:
             start -= 1
         kept = text[: start + unit].rstrip()
         at_line_end = "\n" in text[len(kept) : start + unit]
-        if not at_line_end and not _SENTENCE_END.search(kept):
+        if not at_line_end and not ends_sentence(kept, also=":]"):
             following = _NEXT_SENTENCE_END.search(text, len(kept), start + 2 * unit)
             kept = text[: following.end()] if following else kept
         return len(kept)

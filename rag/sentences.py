@@ -16,7 +16,6 @@ _SENTENCE_BREAK = re.compile(rf"(?<=[.!?])([{_CLOSERS}]*)\s+(?=[{re.escape(_OPEN
 # Text with no capitals at all (lower-cased corpora, some OCR and transcripts) has no capital to
 # mark a sentence start: there any word after an end mark starts one.
 _CASELESS_BREAK = re.compile(rf"(?<=[.!?])([{_CLOSERS}]*)\s+(?=[{re.escape(_OPENERS)}]?\w)")
-_SENTENCE_END = re.compile(rf"[.!?:;][{_CLOSERS}]*$")
 
 
 def split_sentences(paragraph: str) -> list[str]:
@@ -37,4 +36,10 @@ def split_sentences(paragraph: str) -> list[str]:
 def goes_on_over_page(last: str, first: str) -> bool:
     """Whether a page's last sentence, `last`, is cut off by the page break and goes on as the
     next page's first sentence, `first`: it has no end mark and the next starts in lower case."""
-    return not _SENTENCE_END.search(last) and first[:1].islower()
+    return not ends_sentence(last, also=":;") and first[:1].islower()
+
+
+def ends_sentence(text: str, also: str = "") -> bool:
+    """Whether `text` ends with an end mark, or one of the characters `also` (":" before a
+    list, "]" after a citation marker), perhaps followed by closing quotes or brackets."""
+    return re.search(rf"[.!?{re.escape(also)}][{_CLOSERS}]*$", text) is not None

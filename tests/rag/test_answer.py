@@ -11,6 +11,7 @@ from app.settings import Settings
 from rag.answer import (
     IN_THEIR_WORDS,
     NOT_FOUND_TEXT,
+    AnswerConfig,
     in_their_words,
     not_found_text,
     without_cut_sentence,
@@ -167,6 +168,12 @@ def test_instructions_inside_a_document_do_not_take_over_the_answer(
     assert all("ACCESS GRANTED" not in quote.quote for quote in answer.evidence)
     assert answer.text.strip() != "ACCESS GRANTED, the volcano is safe."
     scholar.store.dispose()
+
+
+def test_a_prompt_showing_fewer_sentences_than_the_evidence_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"prompt_sentences \(2\) must be at least evidence \(3\)"):
+        AnswerConfig(prompt_sentences=2, evidence=3)
+    assert AnswerConfig(prompt_sentences=5, evidence=3).prompt_sentences == 5
 
 
 def test_a_sentence_the_token_limit_cut_off_is_left_out() -> None:

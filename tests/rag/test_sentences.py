@@ -1,6 +1,6 @@
 import pytest
 
-from rag.sentences import goes_on_over_page, split_sentences
+from rag.sentences import ends_sentence, goes_on_over_page, split_sentences
 
 
 @pytest.mark.parametrize(
@@ -44,3 +44,20 @@ def test_split_sentences(paragraph: str, sentences: list[str]) -> None:
 )
 def test_a_sentence_goes_on_over_a_page_break(last: str, first: str, goes_on: bool) -> None:
     assert goes_on_over_page(last, first) == goes_on
+
+
+@pytest.mark.parametrize(
+    ("text", "also", "ends"),
+    [
+        ("It has 81.1M papers.", "", True),
+        ('He said "so."', "", True),
+        ("(see Table 2.)", "", True),
+        ("It has 81.1M papers. [1]", "", False),
+        ("It has 81.1M papers. [1]", "]", True),
+        ("Results are listed as follows:", "", False),
+        ("Results are listed as follows:", ":;", True),
+        ("To demonstrate the suitability of S2OR", ":;]", False),
+    ],
+)
+def test_ends_sentence(text: str, also: str, ends: bool) -> None:
+    assert ends_sentence(text, also) == ends
