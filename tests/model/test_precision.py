@@ -1,5 +1,8 @@
 """The CPU plans: what `auto` picks, what each multiplies in, and a plan this CPU cannot run."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -37,3 +40,24 @@ def test_a_plan_whose_instructions_the_cpu_lacks_is_refused_by_name(
     with pytest.raises(PlanUnavailableError, match="the amx CPU plan needs a CPU with amx_bf16"):
         load_generator(make_tiny()[0], tmp_path, GeneratorOptions(precision="amx"))
     assert plan_for(CPU, "avx512_bf16").prefill_dtype == torch.bfloat16
+
+
+def test_torch_held_to_avx2_kernels_runs_the_plans_of_a_cpu_without_avx512() -> None:
+    """`ATEN_CPU_CAPABILITY=avx2` (the Makefile's laptop pass) makes torch dispatch as on a CPU
+    without AVX-512, whatever this one has: `auto` is then avx2 and the bf16 plans are refused."""
+    script = (
+        "import torch\n"
+        "from model.precision import PlanUnavailableError, plan_for, this_cpus_plan\n"
+        "print(torch.backends.cpu.get_cpu_capability(), this_cpus_plan())\n"
+        "try:\n"
+        "    plan_for(torch.device('cpu'), 'avx512_bf16')\n"
+        "except PlanUnavailableError as error:\n"
+        "    print(error)\n"
+    )
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    capability_and_plan, refusal = done.stdout.splitlines()
+    assert capability_and_plan == "AVX2 avx2"
+    assert refusal.startswith("the avx512_bf16 CPU plan needs a CPU with avx512_bf16")
