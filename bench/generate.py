@@ -13,7 +13,8 @@ safetensors. The long prompt's text is extracted from the PDF once, in the paren
     python bench/generate.py [--new-tokens 128] [--pairs 7] [--threads N] [--precision PLAN]
         [--json]
 
-The table's first line names the plan that ran (`model.precision`): `auto` picks this CPU's.
+The table's first line names the plan that ran (`model.precision`): `auto` picks this CPU's; and
+the kernels torch ran (`ATEN_CPU_CAPABILITY=avx2` runs those of a CPU without AVX-512).
 """
 
 import argparse
@@ -339,7 +340,8 @@ def report(
         ("peak RSS (MB)", ours["rss_mb"], hf["rss_mb"], None, "each in its own process"),
     ]
     print(
-        f"SmolLM2-135M-Instruct, CPU, {torch.get_num_threads()} threads by default"
+        f"SmolLM2-135M-Instruct, CPU ({torch.backends.cpu.get_cpu_capability()} kernels), "
+        f"{torch.get_num_threads()} threads by default"
         f"{f', {args.threads} used' if args.threads else ''}; speeds: medians of {args.pairs} "
         f"turns, ratio the median of the turns' ratios; ours: {parity['precision']}; "
         "transformers: fp32\n"

@@ -26,6 +26,13 @@ def int4_kernel_available() -> bool:
     return hasattr(torch.ops.aten, "_weight_int4pack_mm_for_cpu")
 
 
+def kernel_packing() -> str:
+    """What the kernel's packing depends on within one torch version: the kernels torch
+    dispatches to (`AVX512`, `AVX2`, ...). A matrix packed under AVX-512 and multiplied under
+    AVX2 gives garbage, so packed weights are kept apart by this."""
+    return torch.backends.cpu.get_cpu_capability()
+
+
 def quantize_int4(weight: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Round-to-nearest 4-bit groups spanning each group's range: (q (N, K) int32, scale
     (N, K/32), low (N, K/32)), with value = scale * q + low."""

@@ -8,9 +8,11 @@ norms) is about half that size, so the first load writes it to one safetensors f
 models dir, and later loads read it straight into the modules with no computation at all.
 
 The file is named by a key over the source folder (path, and size and mtime of its config and
-weights), how the plan stores weights, the torch version (the kernel's packing is internal to it)
-and `FORMAT`, so a changed source gets a new file; writing it deletes the files it supersedes
-(the same source and storage, or an older format, as recorded in each file's metadata). A file
+weights), how the plan stores weights, the torch version and the kernels it dispatches to (the
+int4 kernel's packing is internal to both: `model.int4.kernel_packing`; a home folder shared by
+machines of different CPUs keeps a file for each) and `FORMAT`, so a changed source gets a new
+file; writing it deletes the files it supersedes (the same source, storage and packing, or an
+older format, as recorded in each file's metadata). A file
 that cannot be read or does not fit the model is placed again from the source and rewritten; a
 failed write only costs the next load that placement.
 """
@@ -29,7 +31,7 @@ from safetensors.torch import save_file
 from torch import Tensor, nn
 
 from model.head import ApproxHead
-from model.int4 import GROUP, Int4Linear
+from model.int4 import GROUP, Int4Linear, kernel_packing
 from model.network import Transformer
 from model.precision import (
     DECODE_ROWS,
@@ -62,7 +64,8 @@ class PreparedMismatch(ValueError):
 
 def prepared_path(folder: Path, models_dir: Path, plan: Plan) -> Path:
     """Where the placed weights of `folder` under `plan` are kept."""
-    parts = [str(folder.resolve()), plan.storage, torch.__version__, f"format {FORMAT}"]
+    parts = [str(folder.resolve()), plan.storage, torch.__version__, kernel_packing()]
+    parts.append(f"format {FORMAT}")
     for source in (folder / "config.json", *safetensors_files(folder)):
         stat = source.stat()
         parts.append(f"{source.name}:{stat.st_size}:{stat.st_mtime_ns}")
@@ -81,6 +84,7 @@ def place_cpu_weights(model: Transformer, folder: Path, models_dir: Path, plan: 
     if not reused:
         place_weights(model, our_tensors(iter_hf_tensors(folder)), plan, torch.device("cpu"))
         metadata = {"format": str(FORMAT), "source": str(folder.resolve()), "plan": plan.storage}
+        metadata["packing"] = kernel_packing()
         if _save(model, path, metadata):
             _remove_superseded(path, metadata)
     release_freed_memory()
@@ -198,17 +202,18 @@ def _save(model: Transformer, path: Path, metadata: dict[str, str]) -> bool:
 
 
 def _remove_superseded(path: Path, metadata: dict[str, str]) -> None:
-    """Delete the files that `path` replaces: the same source and storage under an older key (a
-    changed source or torch version), and the same source's files of an older format (which no
-    key of this format reaches) or from before the source was recorded. Other sources' files,
-    and files of another storage in this format, stay."""
+    """Delete the files that `path` replaces: the same source, storage and packing under an older
+    key (a changed source or torch version), and the same source's files of an older format
+    (which no key of this format reaches) or from before the source was recorded. Other sources'
+    files, and files of another storage or packing in this format, stay."""
     stem = path.name.removesuffix(".safetensors").rpartition("-")[0]
     for other in path.parent.glob(f"{glob.escape(stem)}-*.safetensors"):
         recorded = _metadata(other)
         same_source = recorded.get("source", metadata["source"]) == metadata["source"]
         same_plan = recorded.get("plan", metadata["plan"]) == metadata["plan"]
+        same_packing = recorded.get("packing", metadata["packing"]) == metadata["packing"]
         older = int(recorded.get("format", "1")) < FORMAT
-        if other != path and same_source and (same_plan or older):
+        if other != path and same_source and ((same_plan and same_packing) or older):
             other.unlink(missing_ok=True)
 
 

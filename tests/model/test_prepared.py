@@ -2,6 +2,8 @@
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +96,47 @@ def test_the_default_model_loads_bit_identically_from_its_prepared_file(
     ids = torch.randint(0, 49152, (64,), generator=torch.Generator().manual_seed(0)).tolist()
     for step in (4, len(ids)):  # the int4 kernel, then the prefill products
         assert torch.equal(logits(again, AUTO, ids, step), logits(fresh, AUTO, ids, step))
+
+
+# Kernels other than this process's: torch dispatches as told by ATEN_CPU_CAPABILITY.
+OTHER_KERNELS = "default" if torch.backends.cpu.get_cpu_capability() == "AVX2" else "avx2"
+CACHED_AGAINST_FRESH = """
+import sys
+from pathlib import Path
+import torch
+from model.precision import place_weights
+from model.weights import iter_hf_tensors, our_tensors
+from tests.model.test_prepared import AUTO, CPU, logits, meta_model, placed
+
+folder, models_dir = Path(sys.argv[1]), Path(sys.argv[2])
+cached, reused = placed(folder, models_dir)
+fresh = meta_model(folder)
+place_weights(fresh, our_tensors(iter_hf_tensors(folder)), AUTO, CPU)
+ids = list(range(100, 164))
+print(torch.backends.cpu.get_cpu_capability(), reused)
+print(torch.equal(logits(cached, AUTO, ids, 4), logits(fresh, AUTO, ids, 4)))
+"""
+
+
+def test_a_file_packed_for_other_kernels_is_not_read(
+    default_models_dir: Path, tmp_path: Path
+) -> None:
+    """The int4 kernel's packing depends on the kernels torch dispatches to: read under AVX2, a
+    file packed under AVX-512 gave garbage. A home folder shared by different CPUs keeps a
+    file for each, and each reads its own."""
+    gguf = bundled_generator_path()
+    assert gguf is not None
+    folder = cache_folder(gguf, default_models_dir)
+    placed(folder, tmp_path)  # packed for this process's kernels
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": OTHER_KERNELS}
+    argv = [sys.executable, "-c", CACHED_AGAINST_FRESH, str(folder), str(tmp_path)]
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(argv, env=env, cwd=root, capture_output=True, text=True, check=True)
+    kernels_and_reused, same_logits = done.stdout.splitlines()
+    assert kernels_and_reused == f"{OTHER_KERNELS.upper()} False"  # placed, not read
+    assert same_logits == "True"
+    assert len(prepared_files(tmp_path)) == 2  # neither supersedes the other
+    assert placed(folder, tmp_path)[1]  # this process's file is still there, and read
 
 
 def test_a_user_folder_is_prepared_under_the_models_dir_only(
