@@ -3,8 +3,9 @@
 Placing a checkpoint for the CPU default reads its fp32 weights (540 MB for the default model)
 and searches every matrix for exact 4-bit groups (`model.int4.recover_int4`): seconds of work,
 whose temporaries also grow the heap. The placed form (4-bit groups in the int4 kernel's own
-packing and ours, bf16 matrices, the fp32 embedding table with the head's 4-bit copy, fp32
-norms) is about half that size, so the first load writes it to one safetensors file under the
+packing, and in ours where prefill cannot read the kernel's; bf16 matrices; the fp32 embedding
+table with the head's 4-bit copy; fp32 norms) is about half that size, so the first load writes
+it to one safetensors file under the
 models dir, and later loads read it straight into the modules with no computation at all.
 
 The file is named by a key over the source folder (path, and size and mtime of its config and
@@ -31,7 +32,7 @@ from safetensors.torch import save_file
 from torch import Tensor, nn
 
 from model.head import ApproxHead
-from model.int4 import GROUP, Int4Linear, kernel_packing
+from model.int4 import GROUP, Int4Linear, kernel_packing, reads_packing
 from model.network import Transformer
 from model.precision import (
     DECODE_ROWS,
@@ -53,7 +54,7 @@ from model.weights import (
 
 TABLES = ("tok_embeddings", "output")
 # Bump when the stored names or layouts, or the key, change.
-FORMAT = 3
+FORMAT = 4
 
 log = logging.getLogger(__name__)
 
@@ -146,15 +147,18 @@ def _linear(
     shape: tuple[int, ...],
     prefill_dtype: torch.dtype,
 ) -> nn.Module:
-    if f"{module_path}.nibbles" not in tensors:
+    if f"{module_path}.packed" not in tensors:
         weight = _take(tensors, f"{module_path}.weight", torch.bfloat16, shape)
         return MixedLinear(nn.Parameter(weight, requires_grad=False), prefill_dtype)
     rows, cols = shape
     groups = (rows, cols // GROUP)
+    nibbles = None
+    if not reads_packing(rows):
+        nibbles = _take(tensors, f"{module_path}.nibbles", torch.uint8, (rows, cols // 2))
     return Int4Linear(
         _take(tensors, f"{module_path}.packed", torch.uint8),
         _take(tensors, f"{module_path}.scales_zeros", torch.bfloat16, (cols // GROUP, rows, 2)),
-        _take(tensors, f"{module_path}.nibbles", torch.uint8, (rows, cols // 2)),
+        nibbles,
         _take(tensors, f"{module_path}.scale", torch.float32, groups),
         _take(tensors, f"{module_path}.low", torch.float32, groups),
         INT4_DECODE_ROWS,
