@@ -39,7 +39,7 @@ from rag.sentences import ends_sentence
 
 PROMPT_TOKENS = 2048  # prefill is the slow part on a CPU: no prompt longer than answers need
 NOT_FOUND_SIMILARITY = 0.25  # below this, the best passage does not address the question
-# Below this share of the question's terms (weighted by rarity) in the best three sentences, the
+# Below this share of the question's terms (weighted by rarity) in the best five sentences, the
 # documents do not speak of what is asked ("Under which license ...?" where none is named).
 NOT_FOUND_COVERAGE = 0.3
 NOT_FOUND_TEXT = (

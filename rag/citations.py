@@ -224,6 +224,7 @@ class CitationChecker:
                 best = int(np.argmax(scores))
                 if scores[best] >= SUPPORT_SIMILARITY:
                     valid = [self.sentences[best].n]
+            valid = self._stating(claim, vector, valid)
             parts = re.split(_CLAUSE_BREAK, claim)  # clause, separator, clause, ...
             clauses, separators = parts[::2], [*parts[1::2], ""]
             stated = [self._states_clause(clause, valid, len(clauses) > 1) for clause in clauses]
@@ -240,6 +241,34 @@ class CitationChecker:
             rewritten.append("".join(written))
         unique = list({(c.n, c.quote): c for c in citations}.values())
         return CheckedAnswer(" ".join(rewritten), unique, unsupported)
+
+    def _stating(self, claim: str, vector: np.ndarray, cited: list[int]) -> list[int]:
+        """The sources a claim should cite: those it cites where they state it (its figures and
+        most of its words); else the source whose sentence states it, the closest such. A small
+        model copies a sentence of source 2 and writes [1] after it; the reader should be sent
+        to the sentence, and the page, that the claim comes from."""
+        if not cited or self._state(claim, cited):
+            return cited
+        stating = [
+            index
+            for index, sentence in enumerate(self.sentences)
+            if len(sentence.text.split()) >= EVIDENCE_MIN_WORDS
+            and states_figures_of(claim, sentence.text)
+            and states_words_of(claim, sentence.text)
+        ]
+        if not stating:
+            return cited
+        best = max(stating, key=lambda index: float(self.vectors[index] @ vector))
+        return [self.sentences[best].n]
+
+    def _state(self, claim: str, cited: list[int]) -> bool:
+        """Whether the sources cited state the claim's figures and most of its words."""
+        prose = " ".join(
+            sentence.text
+            for sentence in self.sentences
+            if sentence.n in cited and len(sentence.text.split()) >= EVIDENCE_MIN_WORDS
+        )
+        return states_figures_of(claim, prose) and states_words_of(claim, prose)
 
     def _says_something(self, claim: str) -> bool:
         """Not list or section numbers, stray punctuation, or a source's title (or its start),

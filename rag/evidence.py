@@ -15,8 +15,9 @@ from dataclasses import dataclass, replace
 
 from rag.citations import figures_of, sentences_with_pages
 from rag.embedder import Embedder
+from rag.keyword_index import STOPWORDS
 from rag.retrieve import Passage
-from rag.terms import content_terms, names_in, question_names, question_terms
+from rag.terms import QUESTION_WORDS, content_terms, names_in, question_names, question_terms
 
 MIN_WORDS = 6  # headings and fragments are no evidence
 EMBEDDED_CANDIDATES = 64  # sentences embedded per question: the lexically best, and the top
@@ -24,6 +25,10 @@ TOP_PASSAGES = 3  # ... passages' sentences whatever their words
 LEXICAL_WEIGHT = 0.5  # times the share of the question's terms stated, relative to the best
 PASSAGE_WEIGHT = 0.04  # divided by the passage's retrieval rank
 TYPE_BONUS = 0.2  # a sentence that states what the question asks for (a figure, a year)
+COUNT_BONUS = 0.3  # ... and for "how many X", a figure that counts X ("95.5M paper clusters")
+COVERAGE_SENTENCES = 5
+COUNTED_WITHIN = 3  # words between a figure and the noun it counts ("81.1M English-language
+# academic papers")
 NOT_EVIDENCE_PENALTY = 0.3
 CAPITALISED_SHARE = 0.5  # above this share of capitalised words, a title, author list or heading
 
@@ -33,9 +38,29 @@ _ASKS_FIGURE = re.compile(
     r"accuracy|f1|precision|recall|performance))\b",
     re.IGNORECASE,
 )
-_ASKS_YEAR = re.compile(r"\b(when|what year|which year)\b", re.IGNORECASE)
+# "When was ...?" asks for a date; "When the evaluation is limited to ..., what F1 ...?" does not.
+_ASKS_YEAR = re.compile(
+    r"(^|[.?!]\s+)when\s+(was|were|did|is|are|does|do|has|have|had|will)\b|"
+    r"\b(what|which) year\b",
+    re.IGNORECASE,
+)
 _POINTS_BACK = re.compile(r"^(This|These|That|Those|Such|As such|Thus|Hence|Therefore)\b")
 _YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b")
+# Numbers that point somewhere rather than state a figure: sections, tables, figures, equations,
+# and the years of citations ("\u00a72.5", "Table 2", "(Lopez, 2009)", "Shen et al., 2022").
+_POINTER_NUMBER = re.compile(
+    r"\u00a7\s*\d+(?:\.\d+)*|\b(?:Tables?|Tab\.|Figures?|Fig\.|Sections?|Sec\.|Eq\.|Equations?|"
+    r"Appendix|Algorithm|Step)\s*\d+(?:\.\d+)*|(?:et al\.|[A-Z][\w-]+),?\s+(?:19|20)\d\d[a-z]?\b"
+)
+# "how many [of the] X ...": the words that name X follow, up to the first function word.
+_HOW_MANY = re.compile(r"\b(?:how many|number of)\s+(?:of\s+(?:the|these|those|its)\s+)?", re.I)
+_ASKED_UNIT = re.compile(r"\bin ([A-Za-z]+)\s*\?\s*$")  # "... size of the release in gigabytes?"
+_ENDS_COUNTED = STOPWORDS | QUESTION_WORDS | {"per"}  # "how many pages per second"
+_ARTICLES = frozenset({"the", "a", "an", "its", "their", "these", "those", "this", "that"})
+_NUMBER_WORDS = frozenset({
+    "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+    "dozen", "dozens", "hundred", "hundreds", "thousand", "thousands", "million", "millions",
+})  # fmt: skip
 _REFERENCE_ENTRY = re.compile(
     r"(In Proceedings|Proceedings of the|arXiv preprint|arXiv:\d|\bdoi:|"
     r"\bpages \d+\s*[-\u2013]\s*\d+|Association for Computational Linguistics)",
@@ -68,7 +93,7 @@ class EvidenceSentence:
 @dataclass(frozen=True)
 class RankedEvidence:
     sentences: list[EvidenceSentence]  # best first
-    coverage: float  # idf-weighted share of the question's terms that the best three state
+    coverage: float  # idf-weighted share of the question's terms that the best five state
     unknown_names: list[str]  # names the question gives that no candidate passage holds
 
 
@@ -90,6 +115,7 @@ def rank_evidence(question: str, passages: list[Passage], embedder: Embedder) ->
         bool(_ASKS_FIGURE.search(question)),
         bool(_ASKS_YEAR.search(question)),
     )
+    counted = counted_noun(question)
     ranked = []
     for index, similarity in zip(embedded, similarities, strict=True):
         candidate = candidates[index]
@@ -98,21 +124,40 @@ def rank_evidence(question: str, passages: list[Passage], embedder: Embedder) ->
             + LEXICAL_WEIGHT * lexical[index] / best_lexical
             + PASSAGE_WEIGHT / candidate.passage.rank
             + TYPE_BONUS * _states_asked_type(candidate.read, wants_figure, wants_year)
+            + COUNT_BONUS * bool(counted and counts(candidate.read, counted))
             - NOT_EVIDENCE_PENALTY * _is_not_evidence(candidate.text, wants_figure)
         )
         ranked.append(replace(candidate, score=score, similarity=float(similarity)))
     ranked.sort(key=lambda sentence: sentence.score, reverse=True)
-    stated = {term for sentence in ranked[:3] for term in content_terms(sentence.read)}
+    ranked = _not_shown_twice(ranked)
+    stated = {term for s in ranked[:COVERAGE_SENTENCES] for term in content_terms(s.read)}
     coverage = _term_coverage(asked, stated, idf, len(candidates))
     return RankedEvidence(ranked, coverage, unknown)
 
 
+def _not_shown_twice(ranked: list[EvidenceSentence]) -> list[EvidenceSentence]:
+    """The ranking without a sentence already read as a better one's context: the reader and
+    the prompt would get the same sentence twice."""
+    shown: set[str] = set()
+    kept = []
+    for sentence in ranked:
+        if sentence.text not in shown:
+            kept.append(sentence)
+            shown.update((sentence.text, sentence.context))
+    return kept
+
+
 def unknown_names(question: str, passages: list[Passage]) -> list[str]:
-    """The names in the question (GPU, Nougat) that none of the passages holds: the passages
-    cannot answer a question about something they never name."""
+    """The names in the question (GPU, Nougat), the words of what a "how many" question counts
+    ("distinct authors") and the unit a figure is asked in ("in gigabytes") that none of the
+    passages holds: the passages cannot answer a question about something they never name."""
+    asked = [*question_names(question), *counted_words(question)]
+    unit = _ASKED_UNIT.search(question)
+    if unit and _ASKS_FIGURE.search(question) and unit.group(1).lower() not in STOPWORDS:
+        asked.append(unit.group(1))
     return [
         name
-        for name in question_names(question)
+        for name in dict.fromkeys(asked)
         if not any(names_in(name, passage.text) for passage in passages)
     ]
 
@@ -169,9 +214,48 @@ def _worth_embedding(candidates: list[EvidenceSentence], lexical: list[float]) -
 
 
 def _states_asked_type(text: str, wants_figure: bool, wants_year: bool) -> bool:
+    """Whether the text states a year or a figure, as asked; numbers that point to a section, a
+    table or a cited work state neither ("See \u00a72.5 for details" answers no "how many")."""
+    text = _POINTER_NUMBER.sub(" ", text)
     if wants_year:
         return bool(_YEAR.search(text))
     return wants_figure and bool(figures_of(text))
+
+
+def counted_words(question: str) -> list[str]:
+    """The words of what a "how many X" question counts ("How many distinct authors are ..."
+    counts "distinct", "authors"; "paper-to-paper citation links", "paper", "citation",
+    "links"): those after "how many" up to the first function word. A word before an article
+    is a verb ("how many survived the filters"), and counts nothing."""
+    found = _HOW_MANY.search(question)
+    words: list[str] = []
+    for word in re.findall(r"[\w-]+", question[found.end() :] if found else ""):
+        if word.lower() in _ARTICLES:
+            words = words[:-1]
+        if word.lower() in _ENDS_COUNTED:
+            break
+        words += [part for part in word.split("-") if part.lower() not in _ENDS_COUNTED]
+    return words
+
+
+def counted_noun(question: str) -> str | None:
+    """The stem of the noun a "how many X" question counts ("How many paper clusters got
+    dropped" counts "cluster"), or None: the last of its counted words."""
+    words = counted_words(question)
+    terms = content_terms(words[-1]) if words else []
+    return terms[-1] if terms else None
+
+
+def counts(text: str, noun: str) -> bool:
+    """Whether the text states a figure (or a number word) that counts `noun`, within
+    COUNTED_WITHIN words before it: "95.5M paper clusters", "twelve separate ... models"."""
+    words = re.findall(r"[\w.,%-]+", _POINTER_NUMBER.sub(" ", text))
+    for index, word in enumerate(words):
+        if figures_of(word) or word.lower() in _NUMBER_WORDS:
+            following = words[index + 1 : index + 2 + COUNTED_WITHIN]
+            if noun in content_terms(" ".join(following)):
+                return True
+    return False
 
 
 def _is_not_evidence(text: str, wants_figure: bool) -> bool:

@@ -8,15 +8,17 @@ import Stemmer
 
 from rag.keyword_index import STOPWORDS
 
-# Words of a question that ask, rather than say what about; and the light verbs and hedges
-# of everyday phrasing ("how many got dropped", "what makes up", "roughly how many"), which a
-# paper says in other words.
+# Words of a question that ask, rather than say what about; the light verbs, particles and
+# hedges of everyday phrasing ("how many got dropped", "what makes up", "roughly how many"),
+# which a paper says in other words; and the prefixes a hyphen cuts off ("pre-filtering").
 QUESTION_WORDS = frozenset({
     "according", "answer", "ask", "asked", "describe", "described", "document", "documents",
     "explain", "give", "mention", "mentioned", "say", "says", "tell",
     "actually", "also", "come", "comes", "exactly", "get", "gets", "getting", "go", "goes", "got",
     "just", "keep", "keeps", "make", "makes", "plus", "pick", "picking", "pull", "pulling",
     "put", "really", "roughly", "take", "takes", "try", "tries", "turn", "turns",
+    "up", "out", "off", "my", "overall",
+    "pre", "non", "co", "re", "sub", "inter", "multi", "post", "semi", "anti",
 })  # fmt: skip
 # A name the question gives: two capitals in a word (GPU, SQuAD, CoreRecipe, S2ORC) or a
 # capitalised word after the first (Nougat, Python).

@@ -248,3 +248,20 @@ def test_unsupported_claims_are_cut_out_where_they_stand_and_the_rest_is_kept() 
         (" Which is new.", True),
     ]
     assert unsupported_parts("All supported [1].", []) == [("All supported [1].", True)]
+
+
+def test_a_claim_citing_the_wrong_source_cites_the_one_that_states_it(
+    embedder: Embedder,
+) -> None:
+    sources = [
+        passage(1, "We introduce a corpus of academic papers from many disciplines.", 1, 1),
+        passage(2, "Subsequently, 95.5M paper clusters are filtered out and removed.", 4, 4),
+    ]
+    checker = CitationChecker(embedder, sources)
+
+    moved = checker.check("95.5M paper clusters are filtered out [1].")
+    kept = checker.check("The corpus holds academic papers from many disciplines [1].")
+
+    assert [(c.n, c.page) for c in moved.citations] == [(2, 4)]
+    assert moved.text == "95.5M paper clusters are filtered out. [2]" and not moved.unsupported
+    assert [(c.n, c.page) for c in kept.citations] == [(1, 1)]

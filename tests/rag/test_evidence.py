@@ -1,6 +1,6 @@
 from rag.citations import CitationChecker, marked_unsupported
 from rag.embedder import Embedder
-from rag.evidence import rank_evidence, sentence_sources, unknown_names
+from rag.evidence import counted_noun, counts, rank_evidence, sentence_sources, unknown_names
 from rag.retrieve import Passage
 
 
@@ -115,3 +115,87 @@ def test_an_invented_clause_loses_its_citation_and_the_true_one_keeps_it(
         "The corpus holds 81.1M English-language academic papers [1], "
         "[unsupported: which is 1.5M more than the original dataset.]"
     )
+
+
+def test_a_how_many_question_prefers_the_figure_that_counts_what_it_asks_about(
+    embedder: Embedder,
+) -> None:
+    passages = [
+        _passage(
+            1,
+            4,
+            "We filter paper clusters to remove papers with no title, no authors or fewer than "
+            "100 characters of text. Subsequently, 95.5M paper clusters are filtered out based "
+            "on these criteria.",
+        )
+    ]
+    ranked = rank_evidence(
+        "How many paper clusters got dropped by the filters for missing titles?", passages, embedder
+    )
+
+    assert counted_noun("How many paper clusters got dropped?") == "cluster"
+    assert counted_noun("How many pages per second can it process?") == "page"
+    assert counts("Subsequently, 95.5M paper clusters are filtered out.", "cluster")
+    assert not counts("See Table 2 for the clusters.", "cluster")
+    assert ranked.sentences[0].text.startswith("Subsequently, 95.5M paper clusters")
+
+
+def test_numbers_that_point_to_a_section_or_a_cited_work_state_no_figure(
+    embedder: Embedder,
+) -> None:
+    pointing = _passage(
+        1,
+        2,
+        "See \u00a72.5 for details on how the Semantic Scholar PDFs are processed. "
+        "Around 30.5M of the Semantic Scholar PDFs are selected for processing.",
+    )
+    cited = _passage(
+        2,
+        5,
+        "The parser for filtered papers was described by Lopez (Lopez, 2009). "
+        "On the filtered papers the parser reaches an F1 of 83.2 for titles.",
+    )
+    how_many = rank_evidence("How many Semantic Scholar PDFs were processed?", [pointing], embedder)
+    conditional = rank_evidence(
+        "When the papers are filtered, what F1 does the parser reach?", [cited], embedder
+    )
+    when = rank_evidence("When was the parser described?", [cited], embedder)
+
+    assert "30.5M" in how_many.sentences[0].text
+    assert "83.2" in conditional.sentences[0].text  # "When the ..." asks for no year
+    assert "2009" in when.sentences[0].text
+
+
+def test_a_sentence_read_as_anothers_context_is_not_evidence_twice(embedder: Embedder) -> None:
+    passages = [
+        _passage(
+            1,
+            8,
+            "Papers in the same embedding region share research themes, so citation contexts "
+            "capture topics. These paper embeddings can be used to identify similar papers.",
+        )
+    ]
+    ranked = rank_evidence(
+        "How are paper embeddings from citation contexts used?", passages, embedder
+    )
+
+    reads = [sentence.read for sentence in ranked.sentences]
+    assert len(reads) == 1 and reads[0].startswith("Papers in the same embedding region")
+
+
+def test_what_a_how_many_question_counts_and_the_unit_asked_for_must_be_named() -> None:
+    passages = [
+        _passage(
+            1,
+            1,
+            "The corpus holds 81.1M papers by many authors, 24 TB in all, with 380.5M citation "
+            "links between papers.",
+        )
+    ]
+
+    assert unknown_names("How many distinct authors are in the corpus?", passages) == ["distinct"]
+    assert unknown_names("How many authors are in the corpus?", passages) == []
+    assert unknown_names("How many paper-to-paper citation links are there?", passages) == []
+    assert unknown_names("Of the papers, how many survived the filters?", passages) == []
+    assert unknown_names("What is the size of the corpus in gigabytes?", passages) == ["gigabytes"]
+    assert unknown_names("Where do the papers come from in practice?", passages) == []
