@@ -19,6 +19,7 @@ from rag.citations import (
 from rag.embedder import Embedder
 from rag.evidence import (
     RankedEvidence,
+    as_asked,
     passage_sources,
     rank_evidence,
     sentence_sources,
@@ -186,8 +187,9 @@ class Answerer:
             )
             ranked = rank_evidence(query, candidates, self.embedder)
         if not ranked.sentences or ranked.coverage < NOT_FOUND_COVERAGE or ranked.unknown_names:
+            unknown = as_asked(query, ranked.unknown_names)
             return self._not_found(
-                question, retrieved[: self.config.sources], timings, started, ranked.unknown_names
+                question, retrieved[: self.config.sources], timings, started, unknown
             )
 
         prompt, sources = self.prompt(question, self._sources(ranked, retrieved), history)

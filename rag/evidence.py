@@ -238,6 +238,20 @@ def counted_words(question: str) -> list[str]:
     return words
 
 
+def as_asked(question: str, names: list[str]) -> list[str]:
+    """`names` as the reader wrote them: a word of what a "how many" question counts stands
+    for the whole of it ("distinct" as "distinct authors", "paper" as "paper-to-paper citation
+    links"), so the answer says what the documents never mention."""
+    counted = counted_words(question)
+    found = _HOW_MANY.search(question)
+    if not counted or found is None:
+        return names
+    rest = question[found.end() :]
+    first = rest.find(counted[0])
+    phrase = rest[first : rest.find(counted[-1], first) + len(counted[-1])]
+    return list(dict.fromkeys(phrase if name in counted else name for name in names))
+
+
 def counted_noun(question: str) -> str | None:
     """The stem of the noun a "how many X" question counts ("How many paper clusters got
     dropped" counts "cluster"), or None: the last of its counted words."""

@@ -1,6 +1,13 @@
 from rag.citations import CitationChecker, marked_unsupported
 from rag.embedder import Embedder
-from rag.evidence import counted_noun, counts, rank_evidence, sentence_sources, unknown_names
+from rag.evidence import (
+    as_asked,
+    counted_noun,
+    counts,
+    rank_evidence,
+    sentence_sources,
+    unknown_names,
+)
 from rag.retrieve import Passage
 
 
@@ -194,6 +201,15 @@ def test_what_a_how_many_question_counts_and_the_unit_asked_for_must_be_named() 
     ]
 
     assert unknown_names("How many distinct authors are in the corpus?", passages) == ["distinct"]
+    # The answer names what the question counts as the reader wrote it.
+    question = "How many distinct authors are in the corpus?"
+    assert as_asked(question, ["distinct"]) == ["distinct authors"]
+    question = "How many paper-to-paper citation links does S2ORC hold on a GPU?"
+    assert as_asked(question, ["citation", "GPU", "links"]) == [
+        "paper-to-paper citation links",
+        "GPU",
+    ]
+    assert as_asked("Does it run on a GPU?", ["GPU"]) == ["GPU"]
     assert unknown_names("How many authors are in the corpus?", passages) == []
     assert unknown_names("How many paper-to-paper citation links are there?", passages) == []
     assert unknown_names("Of the papers, how many survived the filters?", passages) == []
