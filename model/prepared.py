@@ -5,17 +5,17 @@ and searches every matrix for exact 4-bit groups (`model.int4.recover_int4`): se
 whose temporaries also grow the heap. The placed form (4-bit groups in the int4 kernel's own
 packing, and in ours where prefill cannot read the kernel's; bf16 matrices; the fp32 embedding
 table with the head's 4-bit copy; fp32 norms) is about half that size, so the first load writes
-it to one safetensors file under the
-models dir, and later loads read it straight into the modules with no computation at all.
+it to one safetensors file under the models dir, and later loads read it straight into the
+modules with no computation at all.
 
 The file is named by a key over the source folder (path, and size and mtime of its config and
 weights), how the plan stores weights, the torch version and the kernels it dispatches to (the
 int4 kernel's packing is internal to both: `model.int4.kernel_packing`; a home folder shared by
 machines of different CPUs keeps a file for each) and `FORMAT`, so a changed source gets a new
 file; writing it deletes the files it supersedes (the same source, storage and packing, or an
-older format, as recorded in each file's metadata). A file
-that cannot be read or does not fit the model is placed again from the source and rewritten; a
-failed write only costs the next load that placement.
+older format, as recorded in each file's metadata). A file that cannot be read or does not fit
+the model is placed again from the source and rewritten; a failed write only costs the next
+load that placement.
 """
 
 import glob
@@ -65,8 +65,13 @@ class PreparedMismatch(ValueError):
 
 def prepared_path(folder: Path, models_dir: Path, plan: Plan) -> Path:
     """Where the placed weights of `folder` under `plan` are kept."""
-    parts = [str(folder.resolve()), plan.storage, torch.__version__, kernel_packing()]
-    parts.append(f"format {FORMAT}")
+    parts = [
+        str(folder.resolve()),
+        plan.storage,
+        torch.__version__,
+        kernel_packing(),
+        f"format {FORMAT}",
+    ]
     for source in (folder / "config.json", *safetensors_files(folder)):
         stat = source.stat()
         parts.append(f"{source.name}:{stat.st_size}:{stat.st_mtime_ns}")
