@@ -38,6 +38,11 @@ _CLAUSE_BREAK = re.compile(
     r"(,\s+(?=(?:which|while|whereas|although|though|but|making|meaning)\b)|;\s+|\s+\u2014\s+)"
 )
 _WORD = re.compile(r"[^\W\d_]{2,}")  # two letters or more: a claim says something in words
+# Words no finished sentence ends on: a small model stops short ("The source is. [1]").
+_DANGLING = frozenset({
+    "a", "an", "the", "is", "are", "was", "were", "of", "to", "for", "with", "by", "from", "and",
+    "or",
+})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -271,11 +276,14 @@ class CitationChecker:
         return states_figures_of(claim, prose) and states_words_of(claim, prose)
 
     def _says_something(self, claim: str) -> bool:
-        """Not list or section numbers, stray punctuation, or a source's title (or its start),
-        which a small model writes as a heading and which states nothing."""
+        """Not list or section numbers, stray punctuation, a source's title (or its start),
+        which a small model writes as a heading and which states nothing, or a sentence that
+        stops short ("The source is.")."""
         if not _WORD.search(claim):
             return False
         words = _words(claim)
+        if words[-1] in _DANGLING:
+            return False
         return not any(title[: len(words)] == words for title in self.titles)
 
     def _states_clause(self, clause: str, cited: list[int], one_of_several: bool) -> bool:

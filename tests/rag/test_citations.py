@@ -208,6 +208,9 @@ GLACIERS = "Glaciers carve valleys. [1]"
         ("1. Plants make glucose from light. 2. 5.1.1.", GLUCOSE, [2]),
         ("Document 1, [1]\nPlants make glucose from light.", GLUCOSE, [2]),
         ("Document 2\nPlants make glucose from light.\nDocument", GLUCOSE, [2]),
+        # Nor is a sentence that stops short.
+        ("The source is. [1] Plants make glucose from light.", GLUCOSE, [2]),
+        ("Plants make glucose from the. [2]", "", []),
     ],
 )
 def test_crafted_generator_outputs(
