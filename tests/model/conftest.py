@@ -2,6 +2,8 @@
 converted once per test session."""
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parents[2]
+# Kernels other than this process's, for code run as another CPU runs it.
+OTHER_KERNELS = "default" if torch.backends.cpu.get_cpu_capability() == "AVX2" else "avx2"
 PAPER = REPO / "../shared/data/pdfs/papers/s2orc_2020.acl-main.447.pdf"
 TINY_VOCAB = 272
 CHAT_TEMPLATE = (
@@ -168,3 +172,13 @@ def alone_prefills(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, int]
 
     monkeypatch.setattr(Transformer, "prefill_alone", recorded)
     return prefills
+
+
+def run_with_kernels(kernels: str, script: str, *args: str) -> str:
+    """The output of Python `script` run in a process whose torch dispatches to `kernels` (as
+    `ATEN_CPU_CAPABILITY` names them: `avx2` runs as a CPU without AVX-512 does)."""
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": kernels}
+    argv = [sys.executable, "-c", script, *args]
+    done = subprocess.run(argv, env=env, cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout

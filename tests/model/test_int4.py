@@ -1,14 +1,10 @@
 """Prefill dequantizes 4-bit matrices from the int4 kernel's own packing, under any kernels."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
 from model.int4 import GROUP, Int4Linear, int4_kernel_available, packing_block
+from tests.model.conftest import OTHER_KERNELS, run_with_kernels
 
 pytestmark = pytest.mark.skipif(not int4_kernel_available(), reason="no int4 CPU kernel")
 
@@ -40,7 +36,6 @@ def test_the_kernels_packing_is_read_and_dequantizes_exactly() -> None:
 def test_the_packing_of_other_kernels_is_read_too() -> None:
     """AVX2 packs in blocks of 32 rows, AVX-512 of 64: each process reads its own. (Without
     vector kernels the packing is another, which prefill does not read: it keeps its nibbles.)"""
-    other = "default" if torch.backends.cpu.get_cpu_capability() == "AVX2" else "avx2"
     script = (
         "import torch\n"
         "from model.int4 import packing_block\n"
@@ -49,13 +44,7 @@ def test_the_packing_of_other_kernels_is_read_too() -> None:
         "reads, packed, own, exact = dequantized_both_ways(2 * (block or 64))\n"
         "print(block, reads, torch.equal(packed, exact), torch.equal(own, exact))\n"
     )
-    root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "ATEN_CPU_CAPABILITY": other}
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, cwd=root, capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    block, reads, packed_exact, own_exact = done.stdout.split()
+    block, reads, packed_exact, own_exact = run_with_kernels(OTHER_KERNELS, script).split()
     assert block != str(packing_block())  # another layout indeed
     assert reads == str(block != "None")
     assert (packed_exact, own_exact) == ("True", "True")

@@ -1,8 +1,5 @@
 """The CPU plans: what `auto` picks, what each multiplies in, and a plan this CPU cannot run."""
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +7,7 @@ import torch
 
 from model import GeneratorOptions, load_generator
 from model.precision import PlanUnavailableError, plan_for, this_cpus_plan
-from tests.model.conftest import TinyFactory
+from tests.model.conftest import TinyFactory, run_with_kernels
 
 CPU = torch.device("cpu")
 
@@ -54,10 +51,6 @@ def test_torch_held_to_avx2_kernels_runs_the_plans_of_a_cpu_without_avx512() -> 
         "except PlanUnavailableError as error:\n"
         "    print(error)\n"
     )
-    env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2"}
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
-    )
-    capability_and_plan, refusal = done.stdout.splitlines()
+    capability_and_plan, refusal = run_with_kernels("avx2", script).splitlines()
     assert capability_and_plan == "AVX2 avx2"
     assert refusal.startswith("the avx512_bf16 CPU plan needs a CPU with avx512_bf16")

@@ -2,8 +2,6 @@
 
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,7 @@ from model.network import Transformer
 from model.precision import MixedLinear, Plan, place_weights, plan_for
 from model.prepared import place_cpu_weights, prepared_path
 from model.weights import iter_hf_tensors, our_tensors, read_hf_config, read_safetensors
-from tests.model.conftest import TinyFactory
+from tests.model.conftest import OTHER_KERNELS, TinyFactory, run_with_kernels
 
 CPU = torch.device("cpu")
 AUTO = plan_for(CPU, "auto")
@@ -98,8 +96,6 @@ def test_the_default_model_loads_bit_identically_from_its_prepared_file(
         assert torch.equal(logits(again, AUTO, ids, step), logits(fresh, AUTO, ids, step))
 
 
-# Kernels other than this process's: torch dispatches as told by ATEN_CPU_CAPABILITY.
-OTHER_KERNELS = "default" if torch.backends.cpu.get_cpu_capability() == "AVX2" else "avx2"
 CACHED_AGAINST_FRESH = """
 import sys
 from pathlib import Path
@@ -128,11 +124,8 @@ def test_a_file_packed_for_other_kernels_is_not_read(
     assert gguf is not None
     folder = cache_folder(gguf, default_models_dir)
     placed(folder, tmp_path)  # packed for this process's kernels
-    env = {**os.environ, "ATEN_CPU_CAPABILITY": OTHER_KERNELS}
-    argv = [sys.executable, "-c", CACHED_AGAINST_FRESH, str(folder), str(tmp_path)]
-    root = Path(__file__).resolve().parents[2]
-    done = subprocess.run(argv, env=env, cwd=root, capture_output=True, text=True, check=True)
-    kernels_and_reused, same_logits = done.stdout.splitlines()
+    output = run_with_kernels(OTHER_KERNELS, CACHED_AGAINST_FRESH, str(folder), str(tmp_path))
+    kernels_and_reused, same_logits = output.splitlines()
     assert kernels_and_reused == f"{OTHER_KERNELS.upper()} False"  # placed, not read
     assert same_logits == "True"
     assert len(prepared_files(tmp_path)) == 2  # neither supersedes the other
