@@ -268,11 +268,7 @@ class CitationChecker:
 
     def _state(self, claim: str, cited: list[int]) -> bool:
         """Whether the sources cited state the claim's figures and most of its words."""
-        prose = " ".join(
-            sentence.text
-            for sentence in self.sentences
-            if sentence.n in cited and len(sentence.text.split()) >= EVIDENCE_MIN_WORDS
-        )
+        prose = self._prose_of(cited)
         return states_figures_of(claim, prose) and states_words_of(claim, prose)
 
     def _says_something(self, claim: str) -> bool:
@@ -301,12 +297,15 @@ class CitationChecker:
         """Whether every number in the claim appears in the prose of the sources it cites.
         A small model readily misquotes figures, or takes a section number for a count
         ("8 Conclusion" read as "8 papers"), so headings and fragments do not count."""
-        prose = [
+        return states_figures_of(claim, self._prose_of(cited))
+
+    def _prose_of(self, cited: list[int]) -> str:
+        """The sentences of the sources cited, headings and fragments left out."""
+        return " ".join(
             sentence.text
             for sentence in self.sentences
             if sentence.n in cited and len(sentence.text.split()) >= EVIDENCE_MIN_WORDS
-        ]
-        return states_figures_of(claim, " ".join(prose))
+        )
 
     def support(self, claims: list[str]) -> list[tuple[Citation | None, float]]:
         """For each claim, the source sentence closest to it and how close it is (cosine
