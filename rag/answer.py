@@ -33,6 +33,7 @@ from rag.prompt import (
     retrieval_query,
     without_earlier_answers,
     without_prompt_echo,
+    without_restatements,
     without_source_headers,
 )
 from rag.retrieve import Passage, Retriever
@@ -219,11 +220,12 @@ class Answerer:
             timings.tokens_per_s = (tokens - 1) / decode_seconds if decode_seconds > 0 else 0.0
             text = without_source_headers(text[: loop_end(text)], sources)  # loops kept once
             text = without_earlier_answers(without_prompt_echo(text), history)
+            text = without_restatements(text)
             if tokens >= self.config.max_new_tokens:
                 text = without_cut_sentence(text)
             checker = CitationChecker(self.embedder, sources)
             evidence = checker.cite(ranked.sentences[: self.config.evidence])
-            checked, evidence = renumbered(checker.check(text), evidence)
+            checked, evidence = renumbered(checker.check(text, question), evidence)
             quoted = not checked.text
             if quoted:  # nothing the model wrote is left: answer with the evidence
                 checked = CheckedAnswer(in_their_words(evidence), evidence, [])
@@ -258,6 +260,7 @@ class Answerer:
             history,
             lambda candidate: len(self.generator.chat_prompt(candidate)),
             budget,
+            titled=self.config.prompt_style == "passages",
         )
         return self.generator.chat_prompt(messages), sources
 

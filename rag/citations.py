@@ -22,6 +22,7 @@ EVIDENCE_MARGIN = 0.12  # evidence sentences score within this of the best one
 EVIDENCE_MIN_SIMILARITY = 0.3
 EVIDENCE_MIN_WORDS = 6  # headings and fragments are no evidence
 CLAUSE_COVERAGE = 0.6  # of a clause's content words that the sources it cites must hold
+RESTATED_MIN_TERMS = 3  # a claim of fewer content words never just says the question back
 
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*[-\u2013,]\s*\d+)*)\]")
 _LEADING_MARKERS = re.compile(rf"((?:{_MARKER.pattern})+)\s*")
@@ -43,6 +44,9 @@ _DANGLING = frozenset({
     "a", "an", "the", "is", "are", "was", "were", "of", "to", "for", "with", "by", "from", "and",
     "or",
 })  # fmt: skip
+
+# Words that answer a question by themselves, though they are no content words.
+_ANSWERING_WORDS = frozenset({"yes", "no", "not", "never", "none", "neither", "nor", "only"})
 
 
 @dataclass(frozen=True)
@@ -211,7 +215,9 @@ class CitationChecker:
         """The sources' first sentence, with its page."""
         return self._citation(self.sentences[0]) if self.sentences else None
 
-    def check(self, answer: str) -> CheckedAnswer:
+    def check(self, answer: str, question: str = "") -> CheckedAnswer:
+        """The answer's claims with the sources that state them; a sentence that states nothing
+        (a heading, a lead-in, the question said back) is left out."""
         sentences = [s for paragraph in answer.split("\n") for s in sentences_of(paragraph)]
         claims = [strip_markers(sentence) for sentence in sentences]
         claim_vectors = self.embedder.embed(claims) if claims else np.zeros((0, 1))
@@ -222,7 +228,7 @@ class CitationChecker:
             valid = [
                 n for n in dict.fromkeys(marker_numbers(sentence)) if 1 <= n <= len(self.sources)
             ]
-            if not self._says_something(claim):
+            if not self._says_something(claim) or restates(claim, question):
                 continue
             if not valid and self.sentences:
                 scores = self.vectors @ vector
@@ -338,6 +344,21 @@ class CitationChecker:
     def _citation(self, sentence: _SourceSentence) -> Citation:
         n = self.first_source[(sentence.passage.document_id, sentence.text)]
         return _citation(n, sentence.passage, sentence.page, sentence.text)
+
+
+def restates(claim: str, question: str) -> bool:
+    """Whether the claim only says the question back: all its content words (three or more: a
+    one-word item of a list may be named in the question) are the question's, with no figure,
+    yes, no or negation of its own. A small model writes such a sentence first ("The researcher
+    keeps her QA retrieval from picking up footnote text." asked how she does), or ends with
+    the question's words as its answer ("The library papermage uses to rasterize PDF pages is
+    Papermage."), and a source that shares the words would seem to support it."""
+    terms = set(content_terms(claim))
+    if len(terms) < RESTATED_MIN_TERMS or figures_of(claim):
+        return False
+    if _ANSWERING_WORDS.intersection(_words(claim)):
+        return False
+    return terms <= set(content_terms(question))
 
 
 def states_words_of(clause: str, text: str) -> bool:

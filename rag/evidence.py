@@ -293,25 +293,19 @@ def best_similarity(evidence: RankedEvidence) -> float:
 
 
 def sentence_sources(evidence: list[EvidenceSentence], count: int) -> list[Passage]:
-    """The best `count` sentences as the prompt's sources for a small model: one source per
-    page they come from (best page first), each holding its sentences in reading order."""
-    pages: dict[tuple[int, int], list[EvidenceSentence]] = {}
-    for sentence in evidence[:count]:
-        pages.setdefault((sentence.passage.document_id, sentence.page), []).append(sentence)
-    sources = []
-    for rank, sentences in enumerate(pages.values(), start=1):
-        sentences.sort(key=lambda sentence: (sentence.passage.ordinal, _position(sentence)))
-        first = sentences[0]
-        sources.append(
-            replace(
-                first.passage,
-                rank=rank,
-                page_start=first.page,
-                page_end=first.page,
-                text="\n".join(_with_context(sentences)),
-            )
+    """The best `count` sentences as the prompt's sources for a small model, best first: one
+    source each, on its page, holding the sentence (after the one it points back to, if any).
+    A small model copies its first source more often than any other."""
+    return [
+        replace(
+            sentence.passage,
+            rank=rank,
+            page_start=sentence.page,
+            page_end=sentence.page,
+            text="\n".join(line for line in (sentence.context, sentence.text) if line),
         )
-    return sources
+        for rank, sentence in enumerate(evidence[:count], start=1)
+    ]
 
 
 def passage_sources(
@@ -322,13 +316,3 @@ def passage_sources(
     leading = [sentence.passage for sentence in evidence[:3]]
     chosen = {passage.chunk_id: passage for passage in [*leading, *retrieved]}
     return list(chosen.values())[:count]
-
-
-def _with_context(sentences: list[EvidenceSentence]) -> list[str]:
-    """The sentences in order, each that points back after the sentence it points to."""
-    lines = [line for s in sentences for line in (s.context, s.text) if line]
-    return list(dict.fromkeys(lines))
-
-
-def _position(sentence: EvidenceSentence) -> int:
-    return sentence.passage.text.find(sentence.text[:20])

@@ -268,3 +268,19 @@ def test_a_claim_citing_the_wrong_source_cites_the_one_that_states_it(
     assert [(c.n, c.page) for c in moved.citations] == [(2, 4)]
     assert moved.text == "95.5M paper clusters are filtered out. [2]" and not moved.unsupported
     assert [(c.n, c.page) for c in kept.citations] == [(1, 1)]
+
+
+def test_a_claim_that_says_the_question_back_states_nothing(embedder: Embedder) -> None:
+    checker = CitationChecker(embedder, SOURCES)
+    question = "What do plants make from light?"
+
+    said_back = checker.check("Plants make light. [2] Plants make glucose from light.", question)
+    assert said_back.text == GLUCOSE
+    assert checker.check("From light, plants make. [2]", question).text == ""
+    # A list's one-word item may be named in the question.
+    assert checker.check("Plants [2]. Glucose [2].", question).text == "Plants. [2] Glucose. [2]"
+    # A yes, a no, a negation or a figure answers, even in the question's words.
+    for answer in ("No, plants do not make light. [2]", "Plants make light 12 hours a day [2]."):
+        assert checker.check(answer, question).text != ""
+    # Without the question every sentence is checked as before.
+    assert checker.check("Plants make light. [2]").text == "Plants make light. [2]"

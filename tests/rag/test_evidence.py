@@ -94,17 +94,19 @@ def test_what_a_which_question_asks_for_must_be_named_in_some_form() -> None:
     assert unknown_names("What inter-annotator agreement was reached?", passages) == ["agreement"]
 
 
-def test_sentence_sources_group_the_best_sentences_by_page_and_cite_them(
+def test_sentence_sources_give_each_best_sentence_its_own_source_best_first(
     embedder: Embedder,
 ) -> None:
     ranked = rank_evidence("Where does the full text come from?", PASSAGES, embedder)
     sources = sentence_sources(ranked.sentences, 3)
 
-    assert sources[0].page_start == 1
+    assert [source.text for source in sources] == [s.text for s in ranked.sentences[:3]]
+    assert [source.rank for source in sources] == [1, 2, 3]
+    assert [source.page_start for source in sources] == [s.page for s in ranked.sentences[:3]]
     assert all(source.page_start == source.page_end for source in sources)
     citations = CitationChecker(embedder, sources).cite(ranked.sentences[:2])
     assert [citation.quote for citation in citations] == [s.text for s in ranked.sentences[:2]]
-    assert citations[0].n == 1
+    assert [citation.n for citation in citations] == [1, 2]
 
 
 def test_an_invented_clause_loses_its_citation_and_the_true_one_keeps_it(

@@ -15,6 +15,7 @@ from rag.prompt import (
     retrieval_query,
     without_earlier_answers,
     without_prompt_echo,
+    without_restatements,
     without_source_headers,
 )
 from tests.rag.test_citations import passage
@@ -32,6 +33,15 @@ def test_sources_are_numbered_with_title_and_pages() -> None:
     assert '[1] "Document 1", pp. 3-4:\nAlpha text.' in content
     assert '[2] "Document 2", p. 1:\nBeta text.' in content
     assert content.index("Question: Why?") > content.index("[2]")
+    assert kept == sources
+
+
+def test_untitled_sources_are_numbered_with_their_text_alone() -> None:
+    sources = [passage(1, "Alpha text.", 3, 4), passage(2, "Beta\ftext.")]
+    messages, kept = build_messages("Why?", sources, [], words, budget=1000, titled=False)
+    content = messages[-1]["content"]
+    assert content.startswith("Sources:\n\n[1] Alpha text.\n\n[2] Beta text.\n\nQuestion: Why?")
+    assert "Document" not in content and "p. " not in content
     assert kept == sources
 
 
@@ -117,3 +127,40 @@ def test_sentences_that_repeat_an_earlier_answer_are_dropped() -> None:
         "Yes. Its full text covers 8.1M of them [1]."
     )
     assert without_earlier_answers(follow_up, []) == follow_up
+
+
+@pytest.mark.parametrize(
+    ("answer", "kept"),
+    [
+        # The same sentence again, or a part of an earlier one (answers of the default model).
+        (
+            "The citation context is used to identify similar papers [1], which can be used to "
+            "identify similar papers. [1] The citation context is used to identify similar "
+            "papers. [1]",
+            "The citation context is used to identify similar papers [1], which can be used to "
+            "identify similar papers. [1]",
+        ),
+        # The same clauses in the other order, on a line of its own.
+        (
+            "The XML tree is not a traditional XML tree [1], but a tree-like representation.\n"
+            "The XML tree is a tree-like representation [1], which is not a traditional XML tree.",
+            "The XML tree is not a traditional XML tree [1], but a tree-like representation.",
+        ),
+        # The same words with another figure state something new; short sentences may repeat.
+        (
+            "S2ORC holds 81.1M papers and 8.1M full texts [1]. S2ORC holds 81.1M papers and "
+            "1.5M full texts [2]. Yes. Yes.",
+            "S2ORC holds 81.1M papers and 8.1M full texts [1]. S2ORC holds 81.1M papers and "
+            "1.5M full texts [2]. Yes. Yes.",
+        ),
+        # Sharing some words is no restatement.
+        (
+            "GROBID parses the PDFs [1]. GROBID parses the bibliographies of the PDFs too [2].",
+            "GROBID parses the PDFs [1]. GROBID parses the bibliographies of the PDFs too [2].",
+        ),
+    ],
+)
+def test_a_sentence_that_says_again_what_an_earlier_one_said_is_dropped(
+    answer: str, kept: str
+) -> None:
+    assert without_restatements(answer) == kept
