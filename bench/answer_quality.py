@@ -6,7 +6,12 @@ chunks in one prompt, the same model, its output unchecked; `rag.naive`). Prints
 evidence hit@3, key fact in the model's words, answer recall, cited page, abstention, latency
 (p50 and p95). One warm-up question, untimed, loads the models first.
 
-    python bench/answer_quality.py [--questions FILE] [--limit N] [--details FILE] [--json]
+    python bench/answer_quality.py [--papers PDF_OR_FOLDER ...] [--questions FILE] [--limit N]
+        [--details FILE] [--json]
+
+The cross-check set bench/data/vicksburg_qa.jsonl is asked over the Vicksburg diary and the two
+papers together (`--papers ../shared/data/pdfs/papers
+../shared/data/pdfs/tricky/Seige_of_Vicksburg_Sample_OCR.pdf`).
 """
 
 import argparse
@@ -33,7 +38,9 @@ COLLECTION = "papers"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--papers", type=Path, default=DEFAULT_PAPERS)
+    parser.add_argument(
+        "--papers", type=Path, nargs="+", default=[DEFAULT_PAPERS], help="PDFs or folders"
+    )
     parser.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS)
     parser.add_argument("--limit", type=int, help="only the first N questions")
     parser.add_argument("--details", type=Path, help="write each answer's scores here (JSONL)")
@@ -45,7 +52,7 @@ def main() -> None:
         questions.write_text("\n".join(lines[: args.limit]) + "\n")
         settings = Settings.from_env({**os.environ, "SCHOLAR_HOME": home})
         scholar = Scholar(dataclasses.replace(settings, db_url=f"sqlite:///{home}/bench.db"))
-        list(scholar.ingest([args.papers], COLLECTION))
+        list(scholar.ingest(args.papers, COLLECTION))
         scholar.ask(json.loads(lines[0])["question"], COLLECTION).result()  # warm-up
         report = evaluate_qa(questions, scholar, COLLECTION, baseline=NAIVE)
         scholar.store.dispose()
@@ -61,10 +68,16 @@ def main() -> None:
     ours = report.scores["ours"]
     print(
         f"{ours.questions} questions ({ours.answerable} answerable, {ours.unanswerable} "
-        f"unanswerable) over {', '.join(p.name for p in sorted(args.papers.iterdir()))}; "
+        f"unanswerable) over {', '.join(pdf.name for pdf in _pdfs(args.papers))}; "
         f"{os.cpu_count()} CPUs, {settings.max_new_tokens} new tokens at most\n"
     )
     print(report_table(report))
+
+
+def _pdfs(paths: list[Path]) -> list[Path]:
+    return sorted(
+        pdf for path in paths for pdf in (path.glob("*.pdf") if path.is_dir() else [path])
+    )
 
 
 if __name__ == "__main__":

@@ -136,14 +136,15 @@ def rank_evidence(question: str, passages: list[Passage], embedder: Embedder) ->
 
 
 def _not_shown_twice(ranked: list[EvidenceSentence]) -> list[EvidenceSentence]:
-    """The ranking without a sentence already read as a better one's context: the reader and
-    the prompt would get the same sentence twice."""
+    """The ranking without a sentence already read as a better one's context, nor one read
+    with a context that a better one shows (it ranked below that sentence with its words): the
+    reader and the prompt would get the same sentence twice."""
     shown: set[str] = set()
     kept = []
     for sentence in ranked:
-        if sentence.text not in shown:
+        if sentence.text not in shown and sentence.context not in shown:
             kept.append(sentence)
-            shown.update((sentence.text, sentence.context))
+            shown.update(filter(None, (sentence.text, sentence.context)))
     return kept
 
 
@@ -225,13 +226,14 @@ def _states_asked_type(text: str, wants_figure: bool, wants_year: bool) -> bool:
 def counted_words(question: str) -> list[str]:
     """The words of what a "how many X" question counts ("How many distinct authors are ..."
     counts "distinct", "authors"; "paper-to-paper citation links", "paper", "citation",
-    "links"): those after "how many" up to the first function word. A word before an article
-    is a verb ("how many survived the filters"), and counts nothing."""
+    "links"): those after "how many" up to the first function word. At an article the words
+    end ("how many mortar shells the diarist saw" counts "mortar", "shells"), and a past tense
+    before it is a verb ("how many survived the filters"), which counts nothing."""
     found = _HOW_MANY.search(question)
     words: list[str] = []
     for word in re.findall(r"[\w-]+", question[found.end() :] if found else ""):
         if word.lower() in _ARTICLES:
-            words = words[:-1]
+            return words[:-1] if words and words[-1].lower().endswith("ed") else words
         if word.lower() in _ENDS_COUNTED:
             break
         words += [part for part in word.split("-") if part.lower() not in _ENDS_COUNTED]

@@ -54,7 +54,10 @@ def test_an_answer_through_the_server_is_the_in_process_answer(
 ) -> None:
     expected = local.ask(QUESTION).result()
     folder = server.scheduler.generator.folder  # its tokenizer: the same prompt, token for token
-    scholar = remote(local, generator_url=server.url, generator_tokenizer=folder)
+    # and the prompt style that "auto" gave the small local model (a remote one gets passages)
+    scholar = remote(
+        local, generator_url=server.url, generator_tokenizer=folder, prompt_style="sentences"
+    )
     try:
         stream = scholar.ask(QUESTION)
         pieces = list(stream)

@@ -192,6 +192,26 @@ def test_a_sentence_read_as_anothers_context_is_not_evidence_twice(embedder: Emb
     assert len(reads) == 1 and reads[0].startswith("Papers in the same embedding region")
 
 
+def test_a_sentence_read_with_a_context_already_shown_is_not_evidence_twice(
+    embedder: Embedder,
+) -> None:
+    passages = [
+        _passage(
+            1,
+            1,
+            "Accordingly a part of the day has been spent in cutting cane and building bunks with "
+            "it on the side of the hill. Such improvements protect us better from the sun.",
+        )
+    ]
+    ranked = rank_evidence("What did the soldiers use to build their bunks?", passages, embedder)
+
+    reads = [sentence.read for sentence in ranked.sentences]
+    assert reads == [
+        "Accordingly a part of the day has been spent in cutting cane and building bunks with "
+        "it on the side of the hill."
+    ]
+
+
 def test_what_a_how_many_question_counts_and_the_unit_asked_for_must_be_named() -> None:
     passages = [
         _passage(
@@ -215,5 +235,10 @@ def test_what_a_how_many_question_counts_and_the_unit_asked_for_must_be_named() 
     assert unknown_names("How many authors are in the corpus?", passages) == []
     assert unknown_names("How many paper-to-paper citation links are there?", passages) == []
     assert unknown_names("Of the papers, how many survived the filters?", passages) == []
+    # What is counted ends at an article, its noun kept; the words after it say who saw them.
+    question = "What is the largest number of citation links the diarist saw at once?"
+    assert unknown_names(question, passages) == []
+    question = "What is the largest number of citation graphs the diarist saw at once?"
+    assert unknown_names(question, passages) == ["graphs"]
     assert unknown_names("What is the size of the corpus in gigabytes?", passages) == ["gigabytes"]
     assert unknown_names("Where do the papers come from in practice?", passages) == []
