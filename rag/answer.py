@@ -179,7 +179,10 @@ class Answerer:
         retrieved = self.retriever.retrieve(query, collection_id, depth, document_ids)
         timings.retrieve_ms = _ms_since(started)
         if not retrieved or retrieved[0].similarity < NOT_FOUND_SIMILARITY:
-            return self._not_found(question, retrieved[: self.config.sources], timings, started)
+            text = not_found_text()
+            return self._not_found(
+                question, retrieved[: self.config.sources], timings, started, text
+            )
         candidates = [*retrieved, *self.retriever.openings(retrieved)]
         ranked = rank_evidence(query, candidates, self.embedder)
         if ranked.unknown_names:  # looked up as written: in the collection, or not at all
@@ -187,10 +190,16 @@ class Answerer:
                 ranked.unknown_names, collection_id, document_ids, len(candidates)
             )
             ranked = rank_evidence(query, candidates, self.embedder)
-        if not ranked.sentences or ranked.coverage < NOT_FOUND_COVERAGE or ranked.unknown_names:
+        if (
+            not ranked.sentences
+            or ranked.coverage < NOT_FOUND_COVERAGE
+            or ranked.unknown_names
+            or ranked.uncounted
+        ):
             unknown = as_asked(query, ranked.unknown_names)
+            text = not_found_text(unknown, ranked.uncounted)
             return self._not_found(
-                question, retrieved[: self.config.sources], timings, started, unknown
+                question, retrieved[: self.config.sources], timings, started, text
             )
 
         prompt, sources = self.prompt(question, self._sources(ranked, retrieved), history)
@@ -270,10 +279,8 @@ class Answerer:
         retrieved: list[Passage],
         timings: Timings,
         started: float,
-        unknown_names: Sequence[str] = (),
+        text: str,
     ) -> AnswerStream:
-        text = not_found_text(unknown_names)
-
         def finish(_: str) -> Answer:
             timings.total_ms = _ms_since(started)
             return Answer(question, text, False, [], [], [], retrieved, timings)
@@ -302,14 +309,17 @@ def without_cut_sentence(text: str) -> str:
     return stripped[: cut + 1] if cut >= 0 else ""
 
 
-def not_found_text(unknown_names: Sequence[str] = ()) -> str:
-    """The answer when the documents do not answer; naming what they never mention, if any."""
-    if not unknown_names:
+def not_found_text(unknown_names: Sequence[str] = (), uncounted: str = "") -> str:
+    """The answer when the documents do not answer; naming what they never mention, if any, or
+    what a "how many" question counts that the passages give no number of."""
+    if unknown_names:
+        names = ", ".join(unknown_names[:-1]) + (" or " if len(unknown_names) > 1 else "")
+        why = f"they never mention {names}{unknown_names[-1]}"
+    elif uncounted:
+        why = f"the passages that speak of it give no number of {uncounted}"
+    else:
         return NOT_FOUND_TEXT
-    names = ", ".join(unknown_names[:-1]) + (" or " if len(unknown_names) > 1 else "")
-    return NOT_FOUND_TEXT.replace(
-        "documents.", f"documents: they never mention {names}{unknown_names[-1]}.", 1
-    )
+    return NOT_FOUND_TEXT.replace("documents.", f"documents: {why}.", 1)
 
 
 def in_their_words(evidence: list[Citation]) -> str:

@@ -72,6 +72,9 @@ _CREDITS = re.compile(
     r"correspondence|equal contribution)\b",
     re.IGNORECASE,
 )
+_PLURAL = re.compile(r"[A-Za-z]{2}[^siuSIU\W]s$")  # "links", "PDFs"; not "bus", "basis", "class"
+_IRREGULAR_PLURALS = frozenset({"people", "men", "women", "children", "oxen", "feet", "teeth",
+                                "mice", "geese", "data", "criteria", "phenomena"})  # fmt: skip
 _NUMERIC_TOKEN = re.compile(r"^[\d.,%\u00b1+\-\u2013()]+$")
 
 
@@ -95,6 +98,8 @@ class RankedEvidence:
     sentences: list[EvidenceSentence]  # best first
     coverage: float  # idf-weighted share of the question's terms that the best five state
     unknown_names: list[str]  # names the question gives that no candidate passage holds
+    uncounted: str = ""  # what a "how many" question counts, as asked, where no candidate
+    # states a number of it: the passages that speak of it cannot answer how many
 
 
 def rank_evidence(question: str, passages: list[Passage], embedder: Embedder) -> RankedEvidence:
@@ -132,7 +137,10 @@ def rank_evidence(question: str, passages: list[Passage], embedder: Embedder) ->
     ranked = _not_shown_twice(ranked)
     stated = {term for s in ranked[:COVERAGE_SENTENCES] for term in content_terms(s.read)}
     coverage = _term_coverage(asked, stated, idf, len(candidates))
-    return RankedEvidence(ranked, coverage, unknown)
+    uncounted = ""
+    if counted and not any(counts(c.read, counted, either_side=True) for c in candidates):
+        uncounted = as_asked(question, counted_words(question)[-1:])[0]
+    return RankedEvidence(ranked, coverage, unknown, uncounted)
 
 
 def _not_shown_twice(ranked: list[EvidenceSentence]) -> list[EvidenceSentence]:
@@ -226,9 +234,10 @@ def _states_asked_type(text: str, wants_figure: bool, wants_year: bool) -> bool:
 def counted_words(question: str) -> list[str]:
     """The words of what a "how many X" question counts ("How many distinct authors are ..."
     counts "distinct", "authors"; "paper-to-paper citation links", "paper", "citation",
-    "links"): those after "how many" up to the first function word. At an article the words
-    end ("how many mortar shells the diarist saw" counts "mortar", "shells"), and a past tense
-    before it is a verb ("how many survived the filters"), which counts nothing."""
+    "links"): those after "how many" up to the first plural noun or function word ("how many
+    people live near it" counts "people"). At an article the words end ("how many mortar
+    shells the diarist saw"), and a past tense before it is a verb ("how many survived the
+    filters"), which counts nothing."""
     found = _HOW_MANY.search(question)
     words: list[str] = []
     for word in re.findall(r"[\w-]+", question[found.end() :] if found else ""):
@@ -237,6 +246,8 @@ def counted_words(question: str) -> list[str]:
         if word.lower() in _ENDS_COUNTED:
             break
         words += [part for part in word.split("-") if part.lower() not in _ENDS_COUNTED]
+        if _PLURAL.search(word) or word.lower() in _IRREGULAR_PLURALS:
+            break
     return words
 
 
@@ -262,14 +273,18 @@ def counted_noun(question: str) -> str | None:
     return terms[-1] if terms else None
 
 
-def counts(text: str, noun: str) -> bool:
+def counts(text: str, noun: str, either_side: bool = False) -> bool:
     """Whether the text states a figure (or a number word) that counts `noun`, within
-    COUNTED_WITHIN words before it: "95.5M paper clusters", "twelve separate ... models"."""
+    COUNTED_WITHIN words before it: "95.5M paper clusters", "twelve separate ... models"; with
+    `either_side`, also after it, as tables and definitions put it ("Papers w/ PDF 28.9M", "the
+    number of papers is 81.1M")."""
     words = re.findall(r"[\w.,%-]+", _POINTER_NUMBER.sub(" ", text))
     for index, word in enumerate(words):
         if figures_of(word) or word.lower() in _NUMBER_WORDS:
-            following = words[index + 1 : index + 2 + COUNTED_WITHIN]
-            if noun in content_terms(" ".join(following)):
+            near = words[index + 1 : index + 2 + COUNTED_WITHIN]
+            if either_side:
+                near += words[max(0, index - 1 - COUNTED_WITHIN) : index]
+            if noun in content_terms(" ".join(near)):
                 return True
     return False
 

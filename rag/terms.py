@@ -10,15 +10,16 @@ from rag.keyword_index import STOPWORDS
 
 # Words of a question that ask, rather than say what about; the light verbs, particles and
 # hedges of everyday phrasing ("how many got dropped", "what makes up", "roughly how many"),
-# which a paper says in other words; and the prefixes a hyphen cuts off ("pre-filtering").
+# which a paper says in other words; the prefixes a hyphen cuts off ("pre-filtering"), and the
+# possessive's s ("the writer's sister").
 QUESTION_WORDS = frozenset({
     "according", "answer", "ask", "asked", "describe", "described", "document", "documents",
     "explain", "give", "mention", "mentioned", "say", "says", "tell",
     "actually", "also", "come", "comes", "exactly", "get", "gets", "getting", "go", "goes", "got",
     "just", "keep", "keeps", "make", "makes", "plus", "pick", "picking", "pull", "pulling",
     "put", "really", "roughly", "take", "takes", "try", "tries", "turn", "turns",
-    "up", "out", "off", "my", "overall",
-    "pre", "non", "co", "re", "sub", "inter", "multi", "post", "semi", "anti",
+    "up", "out", "off", "my", "overall", "many",
+    "pre", "non", "co", "re", "sub", "inter", "multi", "post", "semi", "anti", "s",
 })  # fmt: skip
 # A name the question gives: two capitals in a word (GPU, SQuAD, CoreRecipe, S2ORC) or a
 # capitalised word after the first (Nougat, Python).

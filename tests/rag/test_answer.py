@@ -73,6 +73,15 @@ def test_a_question_about_something_the_documents_never_name_says_what(
     assert answer.citations == [] and answer.evidence == []
 
 
+def test_how_many_of_something_no_passage_counts_says_so(answering: Scholar) -> None:
+    answer = answering.ask("How many people live near an active volcano?").result()
+
+    assert not answer.found
+    assert answer.text == not_found_text(uncounted="people")
+    assert "the passages that speak of it give no number of people." in answer.text
+    assert answer.citations == [] and answer.evidence == []
+
+
 def test_a_follow_up_is_read_against_the_earlier_turn(answering: Scholar) -> None:
     first = answering.ask("How do volcanic eruptions start?").result()
     follow_up = answering.ask("And how are people warned?", conversation_id=first.conversation_id)

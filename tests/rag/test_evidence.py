@@ -3,6 +3,7 @@ from rag.embedder import Embedder
 from rag.evidence import (
     as_asked,
     counted_noun,
+    counted_words,
     counts,
     rank_evidence,
     sentence_sources,
@@ -44,7 +45,7 @@ def test_a_how_many_question_gets_the_sentence_stating_the_figure_first(
 
 
 def test_a_question_about_what_no_source_names_has_low_coverage(embedder: Embedder) -> None:
-    answered = rank_evidence("How many papers does the corpus contain?", PASSAGES, embedder)
+    answered = rank_evidence("How many papers are in the corpus?", PASSAGES, embedder)
     unanswered = rank_evidence("Under which license is the GPU cluster rented?", PASSAGES, embedder)
 
     assert answered.coverage > 0.5
@@ -223,6 +224,9 @@ def test_what_a_how_many_question_counts_and_the_unit_asked_for_must_be_named() 
     ]
 
     assert unknown_names("How many distinct authors are in the corpus?", passages) == ["distinct"]
+    assert counted_words("How many people live near it?") == ["people"]
+    assert counted_words("How many separate sequence labeling models does it use?")[-1] == "models"
+    assert counted_words("How many analysis steps run?") == ["analysis", "steps"]
     # The answer names what the question counts as the reader wrote it.
     question = "How many distinct authors are in the corpus?"
     assert as_asked(question, ["distinct"]) == ["distinct authors"]
@@ -241,4 +245,25 @@ def test_what_a_how_many_question_counts_and_the_unit_asked_for_must_be_named() 
     question = "What is the largest number of citation graphs the diarist saw at once?"
     assert unknown_names(question, passages) == ["graphs"]
     assert unknown_names("What is the size of the corpus in gigabytes?", passages) == ["gigabytes"]
+
+
+def test_a_how_many_question_whose_thing_no_candidate_counts_is_uncounted(
+    embedder: Embedder,
+) -> None:
+    passages = [
+        _passage(
+            1, 1, "The corpus took many days to build. Its 380.5M citation links join papers."
+        ),
+        _passage(2, 3, "Total papers 81.1M. Papers w/ PDF 28.9M (35.6%)."),
+    ]
+
+    def uncounted(question: str) -> str:
+        return rank_evidence(question, passages, embedder).uncounted
+
+    assert uncounted("How many days did it take to build the corpus?") == "days"
+    assert uncounted("How many paper-to-paper citation links are there?") == ""
+    assert uncounted("How many papers come with a PDF?") == ""  # a table: "Papers w/ PDF 28.9M"
+    assert uncounted("What share of the papers come with a PDF?") == ""  # no "how many"
+    assert counts("Papers w/ PDF 28.9M", "paper", either_side=True)
+    assert not counts("Papers w/ PDF 28.9M", "paper")
     assert unknown_names("Where do the papers come from in practice?", passages) == []
