@@ -179,9 +179,8 @@ class Answerer:
         retrieved = self.retriever.retrieve(query, collection_id, depth, document_ids)
         timings.retrieve_ms = _ms_since(started)
         if not retrieved or retrieved[0].similarity < NOT_FOUND_SIMILARITY:
-            text = not_found_text()
             return self._not_found(
-                question, retrieved[: self.config.sources], timings, started, text
+                question, retrieved[: self.config.sources], timings, started, NOT_FOUND_TEXT
             )
         candidates = [*retrieved, *self.retriever.openings(retrieved)]
         ranked = rank_evidence(query, candidates, self.embedder)
