@@ -22,7 +22,8 @@ EVIDENCE_MARGIN = 0.12  # evidence sentences score within this of the best one
 EVIDENCE_MIN_SIMILARITY = 0.3
 EVIDENCE_MIN_WORDS = 6  # headings and fragments are no evidence
 CLAUSE_COVERAGE = 0.6  # of a clause's content words that the sources it cites must hold
-RESTATED_MIN_TERMS = 3  # a claim of fewer content words never just says the question back
+# A sentence of fewer content words never just says again the question or an earlier sentence.
+RESTATED_MIN_TERMS = 3
 
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*[-\u2013,]\s*\d+)*)\]")
 _LEADING_MARKERS = re.compile(rf"((?:{_MARKER.pattern})+)\s*")

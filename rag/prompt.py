@@ -5,7 +5,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from rag.citations import figures_of, sentences_of, strip_markers
+from rag.citations import RESTATED_MIN_TERMS, figures_of, sentences_of, strip_markers
 from rag.retrieve import Passage
 from rag.terms import content_terms
 
@@ -20,7 +20,6 @@ SYSTEM_PROMPT = (
 )
 HISTORY_TURNS = 3  # earlier question/answer pairs kept for follow-up questions
 REPEAT_MIN_WORDS = 4  # a shorter sentence ("Yes.") may repeat an earlier answer's
-RESTATED_MIN_TERMS = 3  # a sentence with fewer content words is never a restatement
 RESTATED_SHARE = 0.8  # of a sentence's content words, said by one earlier sentence: restated
 SOURCE_ROOM = 64  # tokens kept for the shortest source when telling how long a question may be
 QUESTION_LABEL = "Question: "
