@@ -184,7 +184,8 @@ def without_restatements(text: str) -> str:
     for line in text.split("\n"):
         kept = []
         for sentence in sentences_of(line):
-            terms, figures = set(content_terms(strip_markers(sentence))), figures_of(sentence)
+            claim = strip_markers(sentence)  # a marker's number is no figure
+            terms, figures = set(content_terms(claim)), figures_of(claim)
             if len(terms) >= RESTATED_MIN_TERMS and any(
                 len(terms & earlier) >= RESTATED_SHARE * len(terms) and figures <= stated
                 for earlier, stated in said

@@ -140,6 +140,12 @@ def test_sentences_that_repeat_an_earlier_answer_are_dropped() -> None:
             "The citation context is used to identify similar papers [1], which can be used to "
             "identify similar papers. [1]",
         ),
+        # The same sentence citing another source says nothing new either.
+        (
+            "The citation context finds similar papers [1]. The citation context finds similar "
+            "papers [2].",
+            "The citation context finds similar papers [1].",
+        ),
         # The same clauses in the other order, on a line of its own.
         (
             "The XML tree is not a traditional XML tree [1], but a tree-like representation.\n"
