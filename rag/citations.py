@@ -349,13 +349,14 @@ class CitationChecker:
 
 def restates(claim: str, question: str) -> bool:
     """Whether the claim only says the question back: all its content words (three or more: a
-    one-word item of a list may be named in the question) are the question's, with no figure,
-    yes, no or negation of its own. A small model writes such a sentence first ("The researcher
-    keeps her QA retrieval from picking up footnote text." asked how she does), or ends with
-    the question's words as its answer ("The library papermage uses to rasterize PDF pages is
-    Papermage."), and a source that shares the words would seem to support it."""
+    one-word item of a list may be named in the question) are the question's, with no figure
+    (but the question's: "COVID-19"), yes, no or negation of its own. A small model writes such
+    a sentence first ("The researcher keeps her QA retrieval from picking up footnote text."
+    asked how she does), or ends with the question's words as its answer ("The library
+    papermage uses to rasterize PDF pages is Papermage."), and a source that shares the words
+    would seem to support it."""
     terms = set(content_terms(claim))
-    if len(terms) < RESTATED_MIN_TERMS or figures_of(claim):
+    if len(terms) < RESTATED_MIN_TERMS or figures_of(claim) - figures_of(question):
         return False
     if _ANSWERING_WORDS.intersection(_words(claim)):
         return False

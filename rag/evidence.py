@@ -12,6 +12,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from rag.citations import figures_of, sentences_with_pages
 from rag.embedder import Embedder
@@ -31,13 +32,17 @@ COUNTED_WITHIN = 3  # words between a figure and the noun it counts ("81.1M Engl
 # academic papers")
 NOT_EVIDENCE_PENALTY = 0.3
 CAPITALISED_SHARE = 0.5  # above this share of capitalised words, a title, author list or heading
+SPELLED_OUT_SHARE = 0.3  # from this share of single letters, words spelled letter by letter
 
 _ASKS_FIGURE = re.compile(
     r"\b(how (many|much|large|big|long|often|fast|small|accurate|similar)|number of|amount of|"
-    r"size of|how (well|poorly|accurately)|what (percentage|proportion|fraction|share|size|scores?|"
-    r"accuracy|f1|precision|recall|performance))\b",
+    r"size of|how (well|poorly|accurately)|what ([\w-]+ ){0,2}(percentage|proportion|fraction|"
+    r"share|size|scores?|accuracy|f1|precision|recall|performance))\b",
     re.IGNORECASE,
-)
+)  # "what similarity score", "what macro-averaged F1"
+# A share is stated as a percentage; a sentence with another figure (a count) does not give it.
+_ASKS_PERCENT = re.compile(r"\bwhat ([\w-]+ ){0,2}(percentage|percent|share)\b", re.IGNORECASE)
+_PERCENT = re.compile(r"\d\s*%|\bper ?cent\b", re.IGNORECASE)
 # "When was ...?" asks for a date; "When the evaluation is limited to ..., what F1 ...?" does not.
 _ASKS_YEAR = re.compile(
     r"(^|[.?!]\s+)when\s+(was|were|did|is|are|does|do|has|have|had|will)\b|"
@@ -76,6 +81,8 @@ _PLURAL = re.compile(r"[A-Za-z]{2}[^siuSIU\W]s$")  # "links", "PDFs"; not "bus",
 _IRREGULAR_PLURALS = frozenset({"people", "men", "women", "children", "oxen", "feet", "teeth",
                                 "mice", "geese", "data", "criteria", "phenomena"})  # fmt: skip
 _NUMERIC_TOKEN = re.compile(r"^[\d.,%\u00b1+\-\u2013()]+$")
+
+AskedType = Literal["year", "percent", "figure", ""]
 
 
 @dataclass(frozen=True)
@@ -116,10 +123,8 @@ def rank_evidence(question: str, passages: list[Passage], embedder: Embedder) ->
     vectors = embedder.embed_cached([candidates[index].read for index in embedded])
     similarities = vectors @ embedder.embed_cached([question])[0]  # (embedded,)
     best_lexical = max(lexical) or 1.0
-    wants_figure, wants_year = (
-        bool(_ASKS_FIGURE.search(question)),
-        bool(_ASKS_YEAR.search(question)),
-    )
+    asked_for = asked_type(question)
+    wants_figure = asked_for in ("figure", "percent")  # tables hold figures
     counted = counted_noun(question)
     ranked = []
     for index, similarity in zip(embedded, similarities, strict=True):
@@ -128,7 +133,7 @@ def rank_evidence(question: str, passages: list[Passage], embedder: Embedder) ->
             float(similarity)
             + LEXICAL_WEIGHT * lexical[index] / best_lexical
             + PASSAGE_WEIGHT / candidate.passage.rank
-            + TYPE_BONUS * _states_asked_type(candidate.read, wants_figure, wants_year)
+            + TYPE_BONUS * _states_asked_type(candidate.read, asked_for)
             + COUNT_BONUS * bool(counted and counts(candidate.read, counted))
             - NOT_EVIDENCE_PENALTY * _is_not_evidence(candidate.text, wants_figure)
         )
@@ -222,13 +227,25 @@ def _worth_embedding(candidates: list[EvidenceSentence], lexical: list[float]) -
     return sorted(chosen)
 
 
-def _states_asked_type(text: str, wants_figure: bool, wants_year: bool) -> bool:
-    """Whether the text states a year or a figure, as asked; numbers that point to a section, a
-    table or a cited work state neither ("See \u00a72.5 for details" answers no "how many")."""
+def asked_type(question: str) -> AskedType:
+    """What kind of figure the question asks for: a year ("When was ...?"), a percentage
+    ("What share ...?"), any figure ("How many ...?", "What F1 ...?"), or none ("")."""
+    if _ASKS_YEAR.search(question):
+        return "year"
+    if _ASKS_PERCENT.search(question):
+        return "percent"
+    return "figure" if _ASKS_FIGURE.search(question) else ""
+
+
+def _states_asked_type(text: str, asked_for: AskedType) -> bool:
+    """Whether the text states a figure of the kind asked for; numbers that point to a section,
+    a table or a cited work state none ("See \u00a72.5 for details" answers no "how many")."""
     text = _POINTER_NUMBER.sub(" ", text)
-    if wants_year:
+    if asked_for == "year":
         return bool(_YEAR.search(text))
-    return wants_figure and bool(figures_of(text))
+    if asked_for == "percent":
+        return bool(_PERCENT.search(text))
+    return asked_for == "figure" and bool(figures_of(text))
 
 
 def counted_words(question: str) -> list[str]:
@@ -291,15 +308,19 @@ def counts(text: str, noun: str, either_side: bool = False) -> bool:
 
 def _is_not_evidence(text: str, wants_figure: bool) -> bool:
     """A reference entry, an acknowledgement or author credit, a title with its author list or
-    a heading (most words capitalised), or (unless the question asks for a figure, which tables
-    hold) a table row."""
+    a heading (most words capitalised), code (an interpreter's prompt, or words the PDF spells
+    letter by letter: "P D F 2 I m a g e R a s t e r i z e r"), or (unless the question asks for
+    a figure, which tables hold) a table row."""
     tokens = text.split()
     numeric = sum(bool(_NUMERIC_TOKEN.match(token)) for token in tokens)
     capitalised = sum(token[:1].isupper() for token in tokens)
+    single_letters = sum(len(token) == 1 and token.isalpha() for token in tokens)
     return (
         bool(_REFERENCE_ENTRY.search(text))
         or bool(_CREDITS.search(text))
         or capitalised > CAPITALISED_SHARE * len(tokens)
+        or ">>>" in text
+        or single_letters >= SPELLED_OUT_SHARE * len(tokens)
         or (not wants_figure and numeric >= 0.35 * len(tokens))
     )
 

@@ -32,13 +32,15 @@ _ASKED_FOR = re.compile(
     re.IGNORECASE,
 )
 _TERM = re.compile(r"[^\W_]+(?:[.,]\d+)*")
+_FOOTNOTE_GLUED = re.compile(r"^([a-z]{4,})\d{1,2}$")  # not "gpt4", "v3"
 _STEMMER = Stemmer.Stemmer("english")
 
 
 def content_terms(text: str) -> list[str]:
-    """Stems of the text's words that carry content, in order (repeats kept)."""
-    words = [word for word in _TERM.findall(text.lower()) if word not in STOPWORDS]
-    return _STEMMER.stemWords(words)
+    """Stems of the text's words that carry content, in order (repeats kept); a footnote's
+    number that the PDF glued to a word is dropped ("models3" is "models")."""
+    words = [_FOOTNOTE_GLUED.sub(r"\1", word) for word in _TERM.findall(text.lower())]
+    return _STEMMER.stemWords([word for word in words if word not in STOPWORDS])
 
 
 def question_terms(question: str) -> list[str]:

@@ -8,6 +8,7 @@ from rag.citations import (
     CitationChecker,
     marker_numbers,
     renumbered,
+    restates,
     strip_markers,
     unsupported_parts,
 )
@@ -282,5 +283,9 @@ def test_a_claim_that_says_the_question_back_states_nothing(embedder: Embedder) 
     # A yes, a no, a negation or a figure answers, even in the question's words.
     for answer in ("No, plants do not make light. [2]", "Plants make light 12 hours a day [2]."):
         assert checker.check(answer, question).text != ""
+    # A figure the question names is no answer of the claim's own ("COVID-19").
+    covid = "Which COVID-19 dataset was built with the S2ORC pipeline?"
+    assert restates("The COVID-19 dataset was built with the S2ORC pipeline.", covid)
+    assert not restates("The CORD-19 dataset was built with the S2ORC pipeline.", covid)
     # Without the question every sentence is checked as before.
     assert checker.check("Plants make light. [2]").text == "Plants make light. [2]"

@@ -2,6 +2,7 @@ from rag.citations import CitationChecker, marked_unsupported
 from rag.embedder import Embedder
 from rag.evidence import (
     as_asked,
+    asked_type,
     counted_noun,
     counted_words,
     counts,
@@ -267,3 +268,37 @@ def test_a_how_many_question_whose_thing_no_candidate_counts_is_uncounted(
     assert counts("Papers w/ PDF 28.9M", "paper", either_side=True)
     assert not counts("Papers w/ PDF 28.9M", "paper")
     assert unknown_names("Where do the papers come from in practice?", passages) == []
+
+
+def test_what_kind_of_figure_a_question_asks_for() -> None:
+    assert asked_type("When was the parser described?") == "year"
+    assert asked_type("What share of the corpus has an abstract?") == "percent"
+    assert asked_type("What macro-averaged F1 does the model reach?") == "figure"
+    assert asked_type("What similarity score must the best match beat?") == "figure"
+    assert asked_type("What are the limitations of the corpus?") == ""
+
+
+def test_a_share_is_answered_by_a_percentage_not_by_a_count(embedder: Embedder) -> None:
+    passages = [
+        _passage(
+            1,
+            1,
+            "The corpus holds abstracts and full text for 8.1M open access papers. "
+            "Of all papers, 90.4% have an abstract that the publisher supplies.",
+        )
+    ]
+    ranked = rank_evidence("What share of the corpus has a publisher abstract?", passages, embedder)
+
+    assert "90.4%" in ranked.sentences[0].text
+
+
+def test_code_the_pdf_spells_letter_by_letter_is_no_evidence(embedder: Embedder) -> None:
+    code = (
+        "P D F 2 I m a g e R a s t e r i z e r () 10 >>> doc2 = rasterizer . rasterize "
+        '( " ... pdf " ) 11 >>> doc . images = doc2 . images 12 >>> doc . images'
+    )
+    prose = "The toolkit calls pdf2image for this step of its pipeline."
+    question = "Which library does the toolkit use to rasterize PDF pages into images?"
+    ranked = rank_evidence(question, [_passage(1, 4, f"{prose} {code}")], embedder)
+
+    assert ranked.sentences[0].text == prose
