@@ -308,9 +308,10 @@ def counts(text: str, noun: str, either_side: bool = False) -> bool:
 
 def _is_not_evidence(text: str, wants_figure: bool) -> bool:
     """A reference entry, an acknowledgement or author credit, a title with its author list or
-    a heading (most words capitalised), code (an interpreter's prompt, or words the PDF spells
-    letter by letter: "P D F 2 I m a g e R a s t e r i z e r"), or (unless the question asks for
-    a figure, which tables hold) a table row."""
+    a heading (most words capitalised), a question (the paper asks it; the answer is elsewhere),
+    code (an interpreter's prompt, or words the PDF spells letter by letter: "P D F 2 I m a g e
+    R a s t e r i z e r"), or (unless the question asks for a figure, which tables hold) a
+    table row."""
     tokens = text.split()
     numeric = sum(bool(_NUMERIC_TOKEN.match(token)) for token in tokens)
     capitalised = sum(token[:1].isupper() for token in tokens)
@@ -319,6 +320,7 @@ def _is_not_evidence(text: str, wants_figure: bool) -> bool:
         bool(_REFERENCE_ENTRY.search(text))
         or bool(_CREDITS.search(text))
         or capitalised > CAPITALISED_SHARE * len(tokens)
+        or text.rstrip().endswith("?")
         or ">>>" in text
         or single_letters >= SPELLED_OUT_SHARE * len(tokens)
         or (not wants_figure and numeric >= 0.35 * len(tokens))

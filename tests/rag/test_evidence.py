@@ -302,3 +302,14 @@ def test_code_the_pdf_spells_letter_by_letter_is_no_evidence(embedder: Embedder)
     ranked = rank_evidence(question, [_passage(1, 4, f"{prose} {code}")], embedder)
 
     assert ranked.sentences[0].text == prose
+
+
+def test_a_question_the_paper_asks_is_no_evidence(embedder: Embedder) -> None:
+    asked = "How could researchers use the toolkit to build a question answering system?"
+    stated = "Here, a researcher uses the toolkit to prototype an attributed QA system."
+    passages = [_passage(1, 6, f"{asked} {stated}")]
+    ranked = rank_evidence(
+        "What system does the researcher build with the toolkit?", passages, embedder
+    )
+
+    assert ranked.sentences[0].text == stated
