@@ -80,6 +80,13 @@ _CREDITS = re.compile(
 _PLURAL = re.compile(r"[A-Za-z]{2}[^siuSIU\W]s$")  # "links", "PDFs"; not "bus", "basis", "class"
 _IRREGULAR_PLURALS = frozenset({"people", "men", "women", "children", "oxen", "feet", "teeth",
                                 "mice", "geese", "data", "criteria", "phenomena"})  # fmt: skip
+# A figure a question rounds: "roughly 31 million", "about 200", "2.5 billion".
+_SCALE = r"(?:thousand|million|billion|trillion)"
+_ROUNDED = re.compile(
+    rf"\b(?:(?:roughly|about|around|approximately|nearly|almost|over|some)\s+[\d.,]+"
+    rf"(?:\s+{_SCALE})?|[\d.,]+\s+{_SCALE})\b",
+    re.IGNORECASE,
+)
 _NUMERIC_TOKEN = re.compile(r"^[\d.,%\u00b1+\-\u2013()]+$")
 
 AskedType = Literal["year", "percent", "figure", ""]
@@ -141,7 +148,9 @@ def rank_evidence(question: str, passages: list[Passage], embedder: Embedder) ->
     ranked.sort(key=lambda sentence: sentence.score, reverse=True)
     ranked = _not_shown_twice(ranked)
     stated = {term for s in ranked[:COVERAGE_SENTENCES] for term in content_terms(s.read)}
-    coverage = _term_coverage(asked, stated, idf, len(candidates))
+    coverage = _term_coverage(
+        _coverage_terms(question, asked, stated), stated, idf, len(candidates)
+    )
     uncounted = ""
     if counted and not any(counts(c.read, counted, either_side=True) for c in candidates):
         uncounted = as_asked(question, counted_words(question)[-1:])[0]
@@ -192,6 +201,15 @@ def _candidates(passages: list[Passage]) -> list[EvidenceSentence]:
                 seen.add(key)
                 candidates.append(EvidenceSentence(passage, page, text, 0.0, 0.0, context))
     return candidates
+
+
+def _coverage_terms(question: str, asked: list[str], stated: set[str]) -> list[str]:
+    """The question's terms that tell whether the documents speak of what it asks; a figure the
+    question rounds counts only where stated ("roughly 31 million PDFs" is "31.3M PDFs" in the
+    paper). Another figure counts as any term: a date the documents never give ("on 17 June
+    2019") is a sign that they do not answer."""
+    rounded = {term for found in _ROUNDED.finditer(question) for term in content_terms(found[0])}
+    return [term for term in asked if term in stated or term not in rounded]
 
 
 def _idf(terms: list[list[str]]) -> dict[str, float]:

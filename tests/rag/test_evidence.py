@@ -1,3 +1,5 @@
+import pytest
+
 from rag.citations import CitationChecker, marked_unsupported
 from rag.embedder import Embedder
 from rag.evidence import (
@@ -313,3 +315,25 @@ def test_a_question_the_paper_asks_is_no_evidence(embedder: Embedder) -> None:
     )
 
     assert ranked.sentences[0].text == stated
+
+
+def test_a_figure_the_question_rounds_does_not_count_against_coverage(
+    embedder: Embedder,
+) -> None:
+    passages = [
+        _passage(
+            1,
+            3,
+            "There are around 31.3M PDFs linked to the paper clusters. Of these, 30.5M PDFs are "
+            "selected for processing by the parsers.",
+        )
+    ]
+
+    def coverage(question: str) -> float:
+        return rank_evidence(question, passages, embedder).coverage
+
+    asked = coverage("How many of the PDFs were selected for processing?")
+    rounded = coverage("How many of the roughly 31 million PDFs were selected for processing?")
+    dated = coverage("How many of the PDFs were selected for processing on 17 June 2019?")
+    assert rounded == pytest.approx(asked)
+    assert dated < asked  # a date the passages never give counts against them
