@@ -12,7 +12,7 @@ import numpy as np
 from rag.embedder import Embedder
 from rag.retrieve import Passage
 from rag.sentences import PAGE_BREAK, goes_on_over_page, split_sentences
-from rag.terms import content_terms
+from rag.terms import content_terms, searched_form
 
 if TYPE_CHECKING:  # rag.evidence ranks sentences with this module's helpers
     from rag.evidence import EvidenceSentence
@@ -39,6 +39,7 @@ _SCALES |= {"percent": "%", "per cent": "%"}
 _CLAUSE_BREAK = re.compile(
     r"(,\s+(?=(?:which|while|whereas|although|though|but|making|meaning)\b)|;\s+|\s+\u2014\s+)"
 )
+_NAME = re.compile(r"\b\w*[A-Z]\w*[A-Z]\w*\b")  # two capitals in a word: SciBERT, GROBID, S2ORC
 _WORD = re.compile(r"[^\W\d_]{2,}")  # two letters or more: a claim says something in words
 # Words no finished sentence ends on: a small model stops short ("The source is. [1]").
 _DANGLING = frozenset({
@@ -239,7 +240,9 @@ class CitationChecker:
             valid = self._stating(claim, vector, valid)
             parts = re.split(_CLAUSE_BREAK, claim)  # clause, separator, clause, ...
             clauses, separators = parts[::2], [*parts[1::2], ""]
-            stated = [self._states_clause(clause, valid, len(clauses) > 1) for clause in clauses]
+            stated = [
+                self._states_clause(clause, valid, len(clauses) > 1, question) for clause in clauses
+            ]
             if not any(stated):
                 unsupported.append(claim)
             written = []
@@ -289,16 +292,21 @@ class CitationChecker:
             return False
         return not any(title[: len(words)] == words for title in self.titles)
 
-    def _states_clause(self, clause: str, cited: list[int], one_of_several: bool) -> bool:
-        """Whether the sources cited state the clause: its figures, and, for one clause of
-        several ("..., which is 1.5M more than ..."), most of its content words, so that an
-        invented clause does not ride on a true one's citation."""
+    def _states_clause(
+        self, clause: str, cited: list[int], one_of_several: bool, question: str
+    ) -> bool:
+        """Whether the sources cited state the clause: its figures; the names it gives, which
+        the sources, their titles or the question hold ("derived from S2ORC-SciBERT" where the
+        source says "derived from Semantic Scholar" is invented); and, for one clause of several
+        ("..., which is 1.5M more than ..."), most of its content words, so that an invented
+        clause does not ride on a true one's citation."""
         if not cited or not self._states_numbers_of(clause, cited):
             return False
-        if not one_of_several:
-            return True
         cited_text = " ".join(s.text for s in self.sentences if s.n in cited)
-        return states_words_of(clause, cited_text)
+        titles = " ".join(self.sources[n - 1].title for n in cited)
+        if not names_stated(clause, f"{cited_text} {titles} {question}"):
+            return False
+        return not one_of_several or states_words_of(clause, cited_text)
 
     def _states_numbers_of(self, claim: str, cited: list[int]) -> bool:
         """Whether every number in the claim appears in the prose of the sources it cites.
@@ -361,6 +369,15 @@ def restates(claim: str, question: str) -> bool:
     if _ANSWERING_WORDS.intersection(_words(claim)):
         return False
     return terms <= set(content_terms(question))
+
+
+def names_stated(claim: str, text: str) -> bool:
+    """Whether `text` holds every name the claim gives that has two capitals (SciBERT, GROBID,
+    S2ORC, PDFs), in any case."""
+    return all(
+        re.search(rf"(?<![^\W\d_]){re.escape(searched_form(name))}", text, re.IGNORECASE)
+        for name in _NAME.findall(claim)
+    )
 
 
 def states_words_of(clause: str, text: str) -> bool:

@@ -125,7 +125,7 @@ def test_the_quote_of_a_claim_with_a_figure_is_the_sentence_stating_it(embedder:
     latex = "Of these papers, 1.5M also come with their LaTeX source."
     checker = CitationChecker(embedder, [passage(1, f"{full_text} {latex}")])
 
-    checked = checker.check("S2ORC provides full text for 1.5M open access papers [1].")
+    checked = checker.check("The corpus provides full text for 1.5M open access papers [1].")
 
     assert [citation.quote for citation in checked.citations] == [latex]
 
@@ -289,3 +289,25 @@ def test_a_claim_that_says_the_question_back_states_nothing(embedder: Embedder) 
     assert not restates("The CORD-19 dataset was built with the S2ORC pipeline.", covid)
     # Without the question every sentence is checked as before.
     assert checker.check("Plants make light. [2]").text == "Plants make light. [2]"
+
+
+def test_a_name_no_cited_source_gives_is_not_supported(embedder: Embedder) -> None:
+    source = Passage(
+        rank=1, score=1.0, similarity=0.5, chunk_id=10, document_id=1, ordinal=0,
+        filename="s2orc.pdf", title="S2ORC: The Semantic Scholar Open Research Corpus",
+        page_start=2, page_end=2,
+        text="Citations are linked to 81.1M paper nodes derived from Semantic Scholar. "
+        "Grobid parses each of the PDFs.",
+    )  # fmt: skip
+    checker = CitationChecker(embedder, [source])
+
+    invented = checker.check("S2ORC links 81.1M paper nodes derived from SciBERT [1].")
+    assert invented.citations == [] and len(invented.unsupported) == 1
+    # Named by the source in another case or number, by its title, or by the question: stated.
+    stated = checker.check("S2ORC links 81.1M paper nodes derived from Semantic Scholar [1].")
+    assert [citation.n for citation in stated.citations] == [1]
+    assert checker.check("GROBID parses each PDF [1].").citations
+    asked = checker.check(
+        "The PDFs are parsed by Grobid for CoreRecipe [1].", "What parses PDFs for CoreRecipe?"
+    )
+    assert asked.citations and not asked.unsupported
