@@ -12,7 +12,7 @@ import numpy as np
 from rag.embedder import Embedder
 from rag.retrieve import Passage
 from rag.sentences import PAGE_BREAK, goes_on_over_page, split_sentences
-from rag.terms import content_terms, searched_form
+from rag.terms import content_terms, names_in, two_capital_names
 
 if TYPE_CHECKING:  # rag.evidence ranks sentences with this module's helpers
     from rag.evidence import EvidenceSentence
@@ -39,7 +39,6 @@ _SCALES |= {"percent": "%", "per cent": "%"}
 _CLAUSE_BREAK = re.compile(
     r"(,\s+(?=(?:which|while|whereas|although|though|but|making|meaning)\b)|;\s+|\s+\u2014\s+)"
 )
-_NAME = re.compile(r"\b\w*[A-Z]\w*[A-Z]\w*\b")  # two capitals in a word: SciBERT, GROBID, S2ORC
 _WORD = re.compile(r"[^\W\d_]{2,}")  # two letters or more: a claim says something in words
 # Words no finished sentence ends on: a small model stops short ("The source is. [1]").
 _DANGLING = frozenset({
@@ -374,10 +373,7 @@ def restates(claim: str, question: str) -> bool:
 def names_stated(claim: str, text: str) -> bool:
     """Whether `text` holds every name the claim gives that has two capitals (SciBERT, GROBID,
     S2ORC, PDFs), in any case."""
-    return all(
-        re.search(rf"(?<![^\W\d_]){re.escape(searched_form(name))}", text, re.IGNORECASE)
-        for name in _NAME.findall(claim)
-    )
+    return all(names_in(name, text, any_case=True) for name in two_capital_names(claim))
 
 
 def states_words_of(clause: str, text: str) -> bool:

@@ -23,7 +23,8 @@ QUESTION_WORDS = frozenset({
 })  # fmt: skip
 # A name the question gives: two capitals in a word (GPU, SQuAD, CoreRecipe, S2ORC) or a
 # capitalised word after the first (Nougat, Python).
-_QUESTION_NAME = re.compile(r"\b(\w*[A-Z]\w*[A-Z]\w*)\b|(?<=\w[\s,(])([A-Z][a-z]\w*)")
+_TWO_CAPITALS = r"\b\w*[A-Z]\w*[A-Z]\w*\b"
+_QUESTION_NAME = re.compile(rf"({_TWO_CAPITALS})|(?<=\w[\s,(])([A-Z][a-z]\w*)")
 # What a "which ..." or "what ..." question asks for: the last word before its verb ("Under which
 # license is ...", "What inter-annotator agreement was ...").
 _ASKED_FOR = re.compile(
@@ -61,13 +62,18 @@ def question_names(question: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def names_in(name: str, text: str) -> bool:
+def two_capital_names(text: str) -> list[str]:
+    """The words of `text` with two capitals: SciBERT, GROBID, S2ORC, PDFs."""
+    return re.findall(_TWO_CAPITALS, text)
+
+
+def names_in(name: str, text: str, any_case: bool = False) -> bool:
     """Whether `text` holds the name: an acronym in capitals, where no capital touches it
-    ("CRF" in "GrobidCRF", not in "DEMOCRACY"; "PDFs" as "PDF"); another name in any case at
-    the start of a word, a word in lower case by what it shares with its stem ("license" in
-    "Licensing")."""
+    ("CRF" in "GrobidCRF", not in "DEMOCRACY"; "PDFs" as "PDF"); another name, or an acronym
+    with `any_case` ("Grobid" for "GROBID"), in any case at the start of a word, a word in lower
+    case by what it shares with its stem ("license" in "Licensing")."""
     form = searched_form(name)
-    if form.isupper():
+    if form.isupper() and not any_case:
         return re.search(rf"(?<![A-Z]){re.escape(form)}(?![A-Z])", text) is not None
     return re.search(rf"(?<![^\W\d_]){re.escape(form)}", text, re.IGNORECASE) is not None
 
