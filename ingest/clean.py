@@ -42,6 +42,13 @@ _SENTENCE_END = re.compile(r"[.!?:;][\"')\]]?$")
 # own. Joined to the next line it would start that paragraph's first sentence ("8 Conclusion We
 # introduce..."), which then reads as a claim about the number 8.
 _NUMBERED_HEADING = re.compile(r"^(?:\d{1,2}(?:\.\d{1,2})*\.?|[IVX]{1,4}\.)\s+[A-Z][^.!?:;]{0,60}$")
+# A paper's unnumbered headings, alone on a line. Joined to its neighbours, "Abstract" would glue
+# the venue, title and authors above it to the abstract's first sentence, the paper's main claim.
+_NAMED_HEADING = re.compile(
+    r"^(?:abstract|keywords|introduction|background|related work|conclusions?|discussion"
+    r"|acknowledge?ments?|references|bibliography|appendix)[.:]?$",
+    re.IGNORECASE,
+)
 
 
 def clean_pages(pages: list[str]) -> list[str]:
@@ -178,14 +185,16 @@ def _edges(lines: list[str]) -> list[str]:
 
 def _paragraphs(lines: list[str]) -> str:
     """Join wrapped lines; a blank line, or a short line that ends a sentence, ends a paragraph;
-    a numbered heading is a paragraph of its own."""
+    a heading (numbered, or a named one such as "Abstract") is a paragraph of its own."""
     widths = sorted(len(line) for line in lines if line)
     typical_width = widths[len(widths) // 2] if widths else 0
     paragraphs: list[str] = []
     current: list[str] = []
     for line in lines:
         short = len(line) < 0.7 * typical_width
-        heading = short and _NUMBERED_HEADING.match(line) is not None
+        heading = short and (
+            _NUMBERED_HEADING.match(line) is not None or _NAMED_HEADING.match(line) is not None
+        )
         if heading and current:
             paragraphs.append(" ".join(current))
             current = []

@@ -415,14 +415,17 @@ def _citation(n: int, passage: Passage, page: int, quote: str) -> Citation:
 
 
 def sentences_with_pages(passage: Passage) -> list[tuple[int, str]]:
-    """The passage's sentences with the page each starts on; a sentence that a page break cuts
-    off is whole, on the page where it starts."""
+    """The passage's sentences with the page each is on; a sentence that a page break cuts off
+    is whole, on the page that holds more of it ("• Size: The resulting S2ORC pretraining cor-"
+    / "pus contains 16.4B tokens, ..." is cited where its figure is)."""
     result: list[tuple[int, str]] = []
     for offset, page_text in enumerate(passage.text.split(PAGE_BREAK)):
         page = passage.page_start + offset
         sentences = [s for paragraph in page_text.split("\n") for s in split_sentences(paragraph)]
         before = result[-1] if result and result[-1][0] == page - 1 else None
         if before and sentences and goes_on_over_page(before[1], sentences[0]):
-            result[-1] = (page - 1, f"{before[1]} {sentences.pop(0)}")
+            rest = sentences.pop(0)
+            held_by = page if len(rest) > len(before[1]) else page - 1
+            result[-1] = (held_by, f"{before[1]} {rest}")
         result += [(page, sentence) for sentence in sentences]
     return result

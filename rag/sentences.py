@@ -12,7 +12,11 @@ _ABBREVIATIONS = {
 }  # fmt: skip
 _CLOSERS = "\"'\u201d\u2019)\\]"
 _OPENERS = "\"'\u201c\u2018(["
-_SENTENCE_BREAK = re.compile(rf"(?<=[.!?])([{_CLOSERS}]*)\s+(?=[{re.escape(_OPENERS)}]?[A-Z0-9])")
+# A footnote's number can follow the end mark, glued to it ("from each PDF.11 We then use"): it
+# ends the sentence it annotates. Two letters before the mark tell it from a decimal ("by 2.11").
+_SENTENCE_BREAK = re.compile(
+    rf"((?<=[.!?])[{_CLOSERS}]*|(?<=[A-Za-z]{{2}}[.!?])\d{{1,2}})\s+(?=[{re.escape(_OPENERS)}]?[A-Z0-9])"
+)
 # Text with no capitals at all (lower-cased corpora, some OCR and transcripts) has no capital to
 # mark a sentence start: there any word after an end mark starts one.
 _CASELESS_BREAK = re.compile(rf"(?<=[.!?])([{_CLOSERS}]*)\s+(?=[{re.escape(_OPENERS)}]?\w)")

@@ -32,7 +32,9 @@ _ASKED_FOR = re.compile(
     r"(?:is|are|was|were|does|do|did|can|could|has|have|had|will|would|should)\b",
     re.IGNORECASE,
 )
-_TERM = re.compile(r"[^\W_]+(?:[.,]\d+)*")
+# A figure keeps its decimal and thousands marks ("81.1", "1,000", "v0.7.3"); after a word that
+# ends in a letter, a comma and digits are a footnote's number ("S2ORC,1 a large corpus").
+_TERM = re.compile(r"[^\W_]*\d(?:[.,]\d+)+|[^\W_]+")
 _FOOTNOTE_GLUED = re.compile(r"^([a-z]{4,})\d{1,2}$")  # not "gpt4", "v3"
 _STEMMER = Stemmer.Stemmer("english")
 

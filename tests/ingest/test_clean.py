@@ -126,6 +126,30 @@ def test_numbered_headings_stand_apart_from_the_text_they_head() -> None:
     )
 
 
+def test_a_named_heading_keeps_the_front_matter_out_of_the_abstract() -> None:
+    text = (
+        "Proceedings of the 58th Annual Meeting of the Association for Computational Linguistics\n"
+        "S2ORC: The Semantic Scholar Open Research Corpus\n"
+        "Kyle Lo Lucy Lu Wang Mark Neumann\n"
+        "Abstract\n"
+        "We introduce S2ORC, a large corpus of 81.1M English-language academic papers\n"
+        "spanning many academic disciplines. The corpus consists of rich metadata and\n"
+        "structured full text for 8.1M open access papers from many publishers around\n"
+        "the world.\n"
+        "ACKNOWLEDGEMENTS\n"
+        "We thank the reviewers of this paper for their many helpful comments on the work."
+    )
+    [page] = clean_pages([text])
+    paragraphs = page.split("\n\n")
+    assert paragraphs[1] == "Abstract"
+    assert paragraphs[2].startswith("We introduce S2ORC, a large corpus of 81.1M")
+    assert paragraphs[0].endswith("Kyle Lo Lucy Lu Wang Mark Neumann")
+    assert paragraphs[-2:] == [
+        "ACKNOWLEDGEMENTS",
+        "We thank the reviewers of this paper for their many helpful comments on the work.",
+    ]
+
+
 def test_whitespace_ligatures_and_detached_accents_are_normalized() -> None:
     [page] = clean_pages(["The  \ufb01rst\u00a0result \t by F\u00a8arber,  na\u00a8\u0131ve"])
     assert page == "The first result by Färber, naïve"

@@ -71,21 +71,24 @@ def test_a_quote_after_pages_without_text_is_cited_on_its_own_page(embedder: Emb
     ]
 
 
-def test_a_sentence_a_page_break_cuts_is_quoted_whole_from_the_page_it_starts_on(
-    embedder: Embedder,
+@pytest.mark.parametrize(
+    ("before_break", "after_break", "page"),
+    [
+        ("Other tasks that leverage citation contexts include classifying", "citation intent.", 7),
+        ("Other tasks include", "classifying citation intent from the contexts of citations.", 8),
+    ],
+)
+def test_a_sentence_a_page_break_cuts_is_quoted_whole_from_the_page_holding_more_of_it(
+    embedder: Embedder, before_break: str, after_break: str, page: int
 ) -> None:
-    text = (
-        "Citation contexts help many tasks. Other tasks that leverage citation contexts include"
-        "\fclassifying citation intent and summarizing papers. Then the corpus grew."
-    )
+    text = f"Citation contexts help many tasks. {before_break}\f{after_break} Then the corpus grew."
     checker = CitationChecker(embedder, [passage(1, text, page_start=7, page_end=8)])
 
     checked = checker.check("Citation contexts are used for classifying citation intent [1].")
 
     assert [(citation.page, citation.quote) for citation in checked.citations] == [
-        (7, "Other tasks that leverage citation contexts include classifying citation intent and "
-            "summarizing papers.")
-    ]  # fmt: skip
+        (page, f"{before_break} {after_break}")
+    ]
     assert checker.sentences[-1].page == 8
 
 

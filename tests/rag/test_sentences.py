@@ -23,6 +23,10 @@ from rag.sentences import ends_sentence, goes_on_over_page, split_sentences
             ["an abstract .", "in lower case, e.g. this.", "it ends"],
         ),
         (
+            "We use it on each PDF.11 We then parse it. It grew by 2.11 We know.",
+            ["We use it on each PDF.11", "We then parse it.", "It grew by 2.11 We know."],
+        ),  # a footnote's number after the end mark; a decimal is none
+        (
             "A capital. then lower case stays one sentence",
             ["A capital. then lower case stays one sentence"],
         ),
