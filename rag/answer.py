@@ -194,9 +194,10 @@ class Answerer:
             or ranked.coverage < NOT_FOUND_COVERAGE
             or ranked.unknown_names
             or ranked.uncounted
+            or ranked.unmeasured
         ):
             unknown = as_asked(query, ranked.unknown_names)
-            text = not_found_text(unknown, ranked.uncounted)
+            text = not_found_text(unknown, ranked.uncounted, ranked.unmeasured)
             return self._not_found(
                 question, retrieved[: self.config.sources], timings, started, text
             )
@@ -308,14 +309,19 @@ def without_cut_sentence(text: str) -> str:
     return stripped[: cut + 1] if cut >= 0 else ""
 
 
-def not_found_text(unknown_names: Sequence[str] = (), uncounted: str = "") -> str:
-    """The answer when the documents do not answer; naming what they never mention, if any, or
-    what a "how many" question counts that the passages give no number of."""
+def not_found_text(
+    unknown_names: Sequence[str] = (), uncounted: str = "", unmeasured: str = ""
+) -> str:
+    """The answer when the documents do not answer; naming what they never mention, if any,
+    what a "how many" question counts that the passages give no number of, or the measure they
+    report no figure of."""
     if unknown_names:
         names = ", ".join(unknown_names[:-1]) + (" or " if len(unknown_names) > 1 else "")
         why = f"they never mention {names}{unknown_names[-1]}"
     elif uncounted:
         why = f"the passages that speak of it give no number of {uncounted}"
+    elif unmeasured:
+        why = f"the passages that speak of it report no {unmeasured}"
     else:
         return NOT_FOUND_TEXT
     return NOT_FOUND_TEXT.replace("documents.", f"documents: {why}.", 1)

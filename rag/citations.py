@@ -46,6 +46,15 @@ _DANGLING = frozenset({
     "or",
 })  # fmt: skip
 
+# A sentence about the prompt's sources, not the documents: "The source [2] is used for splitting
+# pages ...", "The source is a source from the layout structure segment." ("The source code is"
+# and "the source of" are about the documents.)
+_ABOUT_THE_SOURCES = re.compile(
+    r"^\W*(?:the |these |this |each |both |all )?sources?\s+(?:is|are|was|were|says?|states?|"
+    r"shows?|contains?|provides?|mentions?|gives?|lists?|cites?)\b",
+    re.IGNORECASE,
+)
+
 # Words that answer a question by themselves, though they are no content words.
 _ANSWERING_WORDS = frozenset({"yes", "no", "not", "never", "none", "neither", "nor", "only"})
 
@@ -282,9 +291,10 @@ class CitationChecker:
 
     def _says_something(self, claim: str) -> bool:
         """Not list or section numbers, stray punctuation, a source's title (or its start),
-        which a small model writes as a heading and which states nothing, or a sentence that
-        stops short ("The source is.")."""
-        if not _WORD.search(claim):
+        which a small model writes as a heading and which states nothing, a sentence that
+        stops short ("The source is.") or one about the prompt's sources ("The source is a
+        source from the layout structure segment.", accepted on its three source words)."""
+        if not _WORD.search(claim) or _ABOUT_THE_SOURCES.match(claim):
             return False
         words = _words(claim)
         if words[-1] in _DANGLING:

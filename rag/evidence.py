@@ -31,6 +31,8 @@ COVERAGE_SENTENCES = 5
 COUNTED_WITHIN = 3  # words between a figure and the noun it counts ("81.1M English-language
 # academic papers")
 NOT_EVIDENCE_PENALTY = 0.3
+MEASURED_MIN_SIMILARITY = 0.3  # as the evidence shown: a sentence farther off is about another
+# thing, and the measure it states is not the one asked for
 CAPITALISED_SHARE = 0.5  # above this share of capitalised words, a title, author list or heading
 SPELLED_OUT_SHARE = 0.3  # from this share of single letters, words spelled letter by letter
 
@@ -88,6 +90,18 @@ _ROUNDED = re.compile(
     re.IGNORECASE,
 )
 _NUMERIC_TOKEN = re.compile(r"^[\d.,%\u00b1+\-\u2013()]+$")
+# The measures a question may ask a figure of (as it names them), each with the ways papers
+# and tables write it.
+_MEASURES = {
+    r"accuracy": r"accura\w*|acc\b",
+    r"f1|f-score|f-measure": r"f1|f-?score|f-?measure",
+    r"precision": r"precision|prec\b",
+    r"recall": r"recall",
+    r"bleu": r"bleu",
+    r"rouge(?:-\w+)?": r"rouge",
+    r"auc|auroc": r"auc|auroc",
+    r"perplexity": r"perplexity|ppl\b",
+}
 
 AskedType = Literal["year", "percent", "figure", ""]
 
@@ -114,6 +128,8 @@ class RankedEvidence:
     unknown_names: list[str]  # names the question gives that no candidate passage holds
     uncounted: str = ""  # what a "how many" question counts, as asked, where no candidate
     # states a number of it: the passages that speak of it cannot answer how many
+    unmeasured: str = ""  # the measure a question asks a figure of (accuracy, F1) where no
+    # candidate states it beside a figure
 
 
 def rank_evidence(question: str, passages: list[Passage], embedder: Embedder) -> RankedEvidence:
@@ -154,7 +170,28 @@ def rank_evidence(question: str, passages: list[Passage], embedder: Embedder) ->
     uncounted = ""
     if counted and not any(counts(c.read, counted, either_side=True) for c in candidates):
         uncounted = as_asked(question, counted_words(question)[-1:])[0]
-    return RankedEvidence(ranked, coverage, unknown, uncounted)
+    unmeasured = unmeasured_in(question, ranked[:COVERAGE_SENTENCES]) if wants_figure else ""
+    return RankedEvidence(ranked, coverage, unknown, uncounted, unmeasured)
+
+
+def unmeasured_in(question: str, best: list[EvidenceSentence]) -> str:
+    """The measure the question asks for ("What answer accuracy did ... achieve?") that none of
+    the best sentences states beside a figure, or "": what speaks of the thing measured does
+    not report it, and a small model makes a figure up ("99.99% accuracy"). A table row counts
+    where its header, glued to it, names the measure ("P R F1 ... GrobidCRF 40.6 38.3 39.1").
+    A sentence that the question's meaning is far from does not count: found by the measure's
+    name alone, "Table 6: Accuracy of paper clustering" does not measure a QA prototype."""
+    for asked, written in _MEASURES.items():
+        measure = re.search(rf"\b(?:{asked})\b", question, re.IGNORECASE)
+        stated = re.compile(rf"\b(?:{written})", re.IGNORECASE)
+        if measure and not any(
+            stated.search(sentence.read)
+            and figures_of(sentence.read)
+            and sentence.similarity >= MEASURED_MIN_SIMILARITY
+            for sentence in best
+        ):
+            return measure[0]
+    return ""
 
 
 def _not_shown_twice(ranked: list[EvidenceSentence]) -> list[EvidenceSentence]:

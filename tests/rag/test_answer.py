@@ -145,6 +145,11 @@ def test_questions_over_the_shared_papers_cite_the_right_page(settings: Settings
     assert all(f"[{citation.n}]" in answer.text for citation in answer.citations)
     said = strip_markers(answer.text).strip(" ,.:").lower()
     assert not S2ORC_TITLE.lower().startswith(said)
+    # The vignette's prototype is never measured: the default model wrote "99.99% accuracy".
+    answer = scholar.ask("What answer accuracy did the vignette's QA prototype achieve?").result()
+    assert not answer.found
+    assert answer.text == not_found_text(unmeasured="accuracy")
+    assert "the passages that speak of it report no accuracy." in answer.text
     scholar.store.dispose()
 
 

@@ -215,6 +215,9 @@ GLACIERS = "Glaciers carve valleys. [1]"
         # Nor is a sentence that stops short.
         ("The source is. [1] Plants make glucose from light.", GLUCOSE, [2]),
         ("Plants make glucose from the. [2]", "", []),
+        # Nor one about the prompt's sources, though it repeats a source's words.
+        ("The source [2] is about plants that make glucose from light. " + GLUCOSE, GLUCOSE, [2]),
+        ("The sources are: plants make glucose. Plants make glucose from light.", GLUCOSE, [2]),
     ],
 )
 def test_crafted_generator_outputs(

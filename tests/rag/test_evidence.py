@@ -250,6 +250,28 @@ def test_what_a_how_many_question_counts_and_the_unit_asked_for_must_be_named() 
     assert unknown_names("What is the size of the corpus in gigabytes?", passages) == ["gigabytes"]
 
 
+def test_a_measure_no_close_sentence_states_beside_a_figure_is_unmeasured(
+    embedder: Embedder,
+) -> None:
+    prototype = _passage(1, 1, "Our attributed QA prototype answers questions about papers.")
+    table = _passage(2, 5, "Model P R F1 GrobidCRF 40.6 38.3 39.1 I-VILA 92.0 94.1 92.7")
+    measured = _passage(3, 6, "The attributed QA prototype answers with an accuracy of 0.93.")
+    elsewhere = _passage(4, 9, "Table 6: Accuracy of paper clustering 0.93 and linking 0.89.")
+
+    def unmeasured(question: str, passages: list[Passage]) -> str:
+        return rank_evidence(question, passages, embedder).unmeasured
+
+    question = "What answer accuracy did the attributed QA prototype achieve?"
+    assert unmeasured(question, [prototype, table, measured]) == ""
+    assert unmeasured(question, [prototype, table]) == "accuracy"
+    # A sentence about another thing states another accuracy.
+    assert unmeasured(question, [prototype, table, elsewhere]) == "accuracy"
+    assert unmeasured("What F1 does GrobidCRF reach?", [prototype, table]) == ""  # its header
+    assert unmeasured("What BLEU score does the QA prototype get?", [prototype, table]) == "BLEU"
+    # Only a question that asks for a figure: "Is recall discussed?" asks for none.
+    assert unmeasured("Is recall discussed for the QA prototype?", [prototype, table]) == ""
+
+
 def test_a_how_many_question_whose_thing_no_candidate_counts_is_uncounted(
     embedder: Embedder,
 ) -> None:
