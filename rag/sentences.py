@@ -22,9 +22,11 @@ _SENTENCE_BREAK = re.compile(
 _CASELESS_BREAK = re.compile(rf"(?<=[.!?])([{_CLOSERS}]*)\s+(?=[{re.escape(_OPENERS)}]?\w)")
 
 
-def split_sentences(paragraph: str) -> list[str]:
+def split_sentences(paragraph: str, any_start: bool = False) -> list[str]:
+    """The paragraph's sentences. With `any_start`, as in text without capitals, any word after
+    an end mark starts one: "... scientific documents. papermage offers ..." is two."""
     sentences, start = [], 0
-    caseless = not any(character.isupper() for character in paragraph)
+    caseless = any_start or not any(character.isupper() for character in paragraph)
     for match in (_CASELESS_BREAK if caseless else _SENTENCE_BREAK).finditer(paragraph):
         before = paragraph[start : match.start()]
         last_word = before.rsplit(maxsplit=1)[-1] if before.split() else ""

@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from itertools import pairwise
 
 import numpy as np
 from sqlalchemy import select
@@ -30,7 +31,7 @@ from rag.citations import (
 from rag.embedder import Embedder
 from rag.prompt import Message
 from rag.retrieve import Passage
-from rag.sentences import split_sentences
+from rag.sentences import PAGE_BREAK, split_sentences
 from rag.store import StoredSummary
 
 SECTIONS = {
@@ -53,6 +54,15 @@ BIBLIOGRAPHY_YEARS_PER_WORD = 0.01
 _ENTRY_YEAR = re.compile(r"\b(?:19|20)\d\d[a-z]?\.(?:\s|$)")
 _LEAD_IN = re.compile(r"^the (?:three )?most important findings or claims[^:]*:\s*", re.IGNORECASE)
 _BULLETS = "-*\u2022 0123456789.)"
+_ABSTRACT_HEADING = re.compile(r"abstract[.:]?", re.IGNORECASE)
+ABSTRACT_PASSAGES = 2  # a paper's abstract heading is in its first passages
+ABSTRACT_MIN_WORDS = 6
+# How an abstract states its contribution: "We introduce S2ORC, ...", "This paper presents ...".
+_CONTRIBUTES = re.compile(
+    r"\b(?:we|this (?:paper|work|article))\s+(?:\w+ly\s+)?(?:introduce|present|propose|release|"
+    r"describe|develop|build|contribute|show)s?\b",
+    re.IGNORECASE,
+)
 
 Progress = Callable[[str, int, int], None]
 
@@ -126,7 +136,8 @@ class Summarizer:
         points = self._map(title, passages, checker, progress)
         sections = self._sections(points, checker)
         best = [point for section in sections for point in section.points[:1]]
-        tldr, tldr_pages = self._tldr(title, best, checker)
+        abstract = abstract_tldr(passages, self.embedder)
+        tldr, tldr_pages = abstract or self._tldr(title, best, checker)
         return Summary(document_id, tldr, tldr_pages, sections)
 
     def _map(
@@ -229,9 +240,7 @@ class Summarizer:
         sentences = split_sentences(completion.text.strip())
         tldr = _grounded(sentences[0], *checker.support(sentences[:1])[0]) if sentences else None
         if tldr is None:
-            tldr = self._extract(
-                checker, "In this paper we introduce and present our contribution."
-            )
+            tldr = self._extract(checker, CONTRIBUTION)
         if tldr is None and points:  # nothing reads as a contribution: the best point
             tldr = points[0]
         if tldr is None:  # nothing fits at all: the document's first sentence
@@ -251,6 +260,51 @@ def _distinct(positions: list[int], vectors: np.ndarray) -> list[int]:
         if all(vectors[position] @ vectors[other] < DUPLICATE_SIMILARITY for other in kept):
             kept.append(position)
     return kept
+
+
+def abstract_tldr(passages: list[Passage], embedder: Embedder) -> tuple[str, list[int]] | None:
+    """Where the paper has an abstract under its own heading, the abstract's sentence that
+    states the contribution ("We introduce S2ORC, a large corpus of 81.1M English-language
+    academic papers ...", the first that says "we introduce / present / propose ...", else
+    the closest to such a statement): the paper's own one-line summary, exact, where the
+    model's TL;DR drifted to the introduction's first sentence."""
+    found = abstract_sentences(passages)
+    if not found:
+        return None
+    stating = [(page, text) for page, text in found if _CONTRIBUTES.search(text)]
+    if stating:
+        page, text = stating[0]
+    else:  # the closest to a statement of contribution
+        vectors = embedder.embed([text for _, text in found])
+        page, text = found[int(np.argmax(vectors @ embedder.embed([CONTRIBUTION])[0]))]
+    return text, [page]
+
+
+def abstract_sentences(passages: list[Passage]) -> list[tuple[int, str]]:
+    """The sentences of the paragraph under an "Abstract" heading in the document's first
+    passages, with their page (where a passage ends inside it, the next one goes on with it);
+    none where the document has no such heading."""
+    for index, passage in enumerate(passages[:ABSTRACT_PASSAGES]):
+        pages = passage.text.split(PAGE_BREAK)
+        for offset, page_text in enumerate(pages):
+            lines = page_text.split("\n")
+            for position, (heading, paragraph) in enumerate(pairwise(lines)):
+                if not _ABSTRACT_HEADING.fullmatch(heading.strip()):
+                    continue
+                page = passage.page_start + offset
+                # An abstract may start a sentence with its lower-case name ("papermage offers").
+                sentences = split_sentences(paragraph, any_start=True)
+                ends_passage = position + 2 == len(lines) and offset + 1 == len(pages)
+                if ends_passage and index + 1 < len(passages):
+                    going_on = passages[index + 1].text.split(PAGE_BREAK)[0].split("\n")[0]
+                    going_on_sentences = split_sentences(going_on, any_start=True)
+                    sentences += [s for s in going_on_sentences if s not in sentences]
+                return [
+                    (page, sentence)
+                    for sentence in sentences
+                    if len(sentence.split()) >= ABSTRACT_MIN_WORDS
+                ]
+    return []
 
 
 def without_references(passages: list[Passage]) -> list[Passage]:

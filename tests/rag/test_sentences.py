@@ -36,6 +36,15 @@ def test_split_sentences(paragraph: str, sentences: list[str]) -> None:
     assert split_sentences(paragraph) == sentences
 
 
+def test_with_any_start_a_lower_case_word_after_an_end_mark_starts_a_sentence() -> None:
+    abstract = "We introduce papermage, a toolkit. papermage offers abstractions, e.g. layers."
+    assert split_sentences(abstract) == [abstract]
+    assert split_sentences(abstract, any_start=True) == [
+        "We introduce papermage, a toolkit.",
+        "papermage offers abstractions, e.g. layers.",
+    ]
+
+
 @pytest.mark.parametrize(
     ("last", "first", "goes_on"),
     [

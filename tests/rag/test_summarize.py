@@ -3,6 +3,7 @@
 import dataclasses
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from app.service import Scholar
@@ -11,8 +12,15 @@ from ingest.chunking import chunk_pages
 from ingest.clean import clean_pages
 from rag.citations import CitationChecker
 from rag.embedder import Embedder
+from rag.retrieve import Passage
 from rag.store import StoredSummary
-from rag.summarize import Summarizer, SummaryPoint, without_references
+from rag.summarize import (
+    Summarizer,
+    SummaryPoint,
+    abstract_sentences,
+    abstract_tldr,
+    without_references,
+)
 from tests.conftest import PAPERS, TOPIC_PAGES, PdfMaker, require_shared
 from tests.rag.test_citations import passage
 
@@ -67,19 +75,24 @@ def test_a_section_no_point_fits_best_borrows_the_best_spare_point(embedder: Emb
     assert by_heading["Problem"][0].text == texts[3]
 
 
-def test_the_reference_list_of_a_real_paper_is_left_out_of_its_summary(
-    embedder: Embedder, settings: Settings
-) -> None:
+def paper_passages(filename: str, embedder: Embedder, settings: Settings) -> list[Passage]:
+    """A shared paper's chunks as passages, as ingestion cuts them."""
     from pypdf import PdfReader
 
-    pdf = require_shared(PAPERS / "s2orc_2020.acl-main.447.pdf")
+    pdf = require_shared(PAPERS / filename)
     pages = clean_pages([page.extract_text() for page in PdfReader(pdf).pages])
     drafts = chunk_pages(
         pages, embedder.count_tokens, settings.chunk_tokens, settings.chunk_overlap
     )
-    passages = [
+    return [
         dataclasses.replace(passage(1, draft.text), page_start=draft.page_start) for draft in drafts
     ]
+
+
+def test_the_reference_list_of_a_real_paper_is_left_out_of_its_summary(
+    embedder: Embedder, settings: Settings
+) -> None:
+    passages = paper_passages("s2orc_2020.acl-main.447.pdf", embedder, settings)
     kept = without_references(passages)
     dropped = [p for p in passages if p not in kept]
     assert dropped and all(9 <= p.page_start <= 12 for p in dropped)  # the references' pages
@@ -88,6 +101,35 @@ def test_the_reference_list_of_a_real_paper_is_left_out_of_its_summary(
     assert any("This work was supported in part by ONR grant" in p.text for p in kept)  # before
     assert any(p.page_start >= 13 for p in kept)  # the appendix after them stays
     assert without_references(passages[:20]) == passages[:20]  # a body without references
+
+
+@pytest.mark.parametrize(
+    ("filename", "tldr"),
+    [
+        (
+            "s2orc_2020.acl-main.447.pdf",
+            "We introduce S2ORC,1 a large corpus of 81.1M English-language academic papers "
+            "spanning many academic disciplines.",
+        ),
+        # The abstract goes on in the next passage; its next sentence starts in lower case.
+        (
+            "papermage_emnlp2023-demo.pdf",
+            "We introduce papermage, an open-source Python toolkit for analyzing and processing "
+            "visually-rich, structured scientific documents.",
+        ),
+    ],
+)
+def test_a_paper_with_an_abstract_is_summed_up_by_its_statement_of_contribution(
+    embedder: Embedder, settings: Settings, filename: str, tldr: str
+) -> None:
+    passages = paper_passages(filename, embedder, settings)
+    found = abstract_sentences(passages)
+    assert len(found) >= 3 and all(page == 1 for page, _ in found)
+    assert not any("Proceedings" in text or "Abstract" in text for _, text in found)
+    assert abstract_tldr(passages, embedder) == (tldr, [1])
+    # A document without an abstract heading has none: the model writes its TL;DR.
+    no_heading = [passage(1, "Abstract art was popular in the 1950s in New York.")]
+    assert abstract_sentences(no_heading) == [] and abstract_tldr(no_heading, embedder) is None
 
 
 def test_a_lead_in_that_repeats_the_question_is_not_part_of_a_point(embedder: Embedder) -> None:
