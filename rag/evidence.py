@@ -89,6 +89,13 @@ _ROUNDED = re.compile(
     rf"(?:\s+{_SCALE})?|[\d.,]+\s+{_SCALE})\b",
     re.IGNORECASE,
 )
+# Words of a question that ask for a figure or name whoever wrote the document, which the
+# document says in other words or not at all.
+_ASKING_TERMS = frozenset(
+    content_terms(
+        "number largest smallest highest lowest maximum minimum diarist narrator writer author"
+    )
+)
 _NUMERIC_TOKEN = re.compile(r"^[\d.,%\u00b1+\-\u2013()]+$")
 # The measures a question may ask a figure of (as it names them), each with the ways papers
 # and tables write it.
@@ -244,9 +251,15 @@ def _coverage_terms(question: str, asked: list[str], stated: set[str]) -> list[s
     """The question's terms that tell whether the documents speak of what it asks; a figure the
     question rounds counts only where stated ("roughly 31 million PDFs" is "31.3M PDFs" in the
     paper). Another figure counts as any term: a date the documents never give ("on 17 June
-    2019") is a sign that they do not answer."""
+    2019") is a sign that they do not answer. The words that ask for a figure ("the largest
+    number of") or name the document's writer ("the diarist") count only where stated: a diary
+    says "I have seen as many as three of them in the air at once"."""
     rounded = {term for found in _ROUNDED.finditer(question) for term in content_terms(found[0])}
-    return [term for term in asked if term in stated or term not in rounded]
+    return [
+        term
+        for term in asked
+        if term in stated or (term not in rounded and term not in _ASKING_TERMS)
+    ]
 
 
 def _idf(terms: list[list[str]]) -> dict[str, float]:

@@ -359,3 +359,27 @@ def test_a_figure_the_question_rounds_does_not_count_against_coverage(
     dated = coverage("How many of the PDFs were selected for processing on 17 June 2019?")
     assert rounded == pytest.approx(asked)
     assert dated < asked  # a date the passages never give counts against them
+
+
+def test_words_asking_for_a_figure_or_naming_the_writer_do_not_count_against_coverage(
+    embedder: Embedder,
+) -> None:
+    passages = [
+        _passage(
+            1,
+            1,
+            "The lighted fuse of each shell could be seen as it went up and came down, and "
+            "occasionally I have seen as many as three of them in the air at once.",
+        )
+    ]
+
+    def coverage(question: str) -> float:
+        return rank_evidence(question, passages, embedder).coverage
+
+    plain = coverage("How many lighted shells were in the air at once?")
+    asked = coverage(
+        "For the diarist, what is the largest number of lighted shells in the air at once?"
+    )
+    assert asked == pytest.approx(plain, abs=0.05)
+    # Other words the passages never use still count against them.
+    assert coverage("How many lighted shells hit the cathedral roof at once?") < plain
