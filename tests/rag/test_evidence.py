@@ -339,24 +339,25 @@ def test_a_question_the_paper_asks_is_no_evidence(embedder: Embedder) -> None:
     assert ranked.sentences[0].text == stated
 
 
+def _coverage(question: str, text: str, embedder: Embedder) -> float:
+    """How much of the question one passage of `text` covers."""
+    return rank_evidence(question, [_passage(1, 1, text)], embedder).coverage
+
+
 def test_a_figure_the_question_rounds_does_not_count_against_coverage(
     embedder: Embedder,
 ) -> None:
-    passages = [
-        _passage(
-            1,
-            3,
-            "There are around 31.3M PDFs linked to the paper clusters. Of these, 30.5M PDFs are "
-            "selected for processing by the parsers.",
-        )
-    ]
-
-    def coverage(question: str) -> float:
-        return rank_evidence(question, passages, embedder).coverage
-
-    asked = coverage("How many of the PDFs were selected for processing?")
-    rounded = coverage("How many of the roughly 31 million PDFs were selected for processing?")
-    dated = coverage("How many of the PDFs were selected for processing on 17 June 2019?")
+    text = (
+        "There are around 31.3M PDFs linked to the paper clusters. Of these, 30.5M PDFs are "
+        "selected for processing by the parsers."
+    )
+    asked = _coverage("How many of the PDFs were selected for processing?", text, embedder)
+    rounded = _coverage(
+        "How many of the roughly 31 million PDFs were selected for processing?", text, embedder
+    )
+    dated = _coverage(
+        "How many of the PDFs were selected for processing on 17 June 2019?", text, embedder
+    )
     assert rounded == pytest.approx(asked)
     assert dated < asked  # a date the passages never give counts against them
 
@@ -364,22 +365,17 @@ def test_a_figure_the_question_rounds_does_not_count_against_coverage(
 def test_words_asking_for_a_figure_or_naming_the_writer_do_not_count_against_coverage(
     embedder: Embedder,
 ) -> None:
-    passages = [
-        _passage(
-            1,
-            1,
-            "The lighted fuse of each shell could be seen as it went up and came down, and "
-            "occasionally I have seen as many as three of them in the air at once.",
-        )
-    ]
-
-    def coverage(question: str) -> float:
-        return rank_evidence(question, passages, embedder).coverage
-
-    plain = coverage("How many lighted shells were in the air at once?")
-    asked = coverage(
-        "For the diarist, what is the largest number of lighted shells in the air at once?"
+    text = (
+        "The lighted fuse of each shell could be seen as it went up and came down, and "
+        "occasionally I have seen as many as three of them in the air at once."
+    )
+    plain = _coverage("How many lighted shells were in the air at once?", text, embedder)
+    asked = _coverage(
+        "For the diarist, what is the largest number of lighted shells in the air at once?",
+        text,
+        embedder,
     )
     assert asked == pytest.approx(plain, abs=0.05)
     # Other words the passages never use still count against them.
-    assert coverage("How many lighted shells hit the cathedral roof at once?") < plain
+    elsewhere = "How many lighted shells hit the cathedral roof at once?"
+    assert _coverage(elsewhere, text, embedder) < plain
