@@ -6,7 +6,9 @@ together, in batches). Check: a sentence that closely restates a sentence of the
 its words and takes that sentence's page; one that only loosely rests on it is replaced by the
 document's own sentence (small models drift); the rest are dropped.
 Reduce: points are sorted into sections by similarity to each section's description, and the
-model writes a one-line TL;DR from the best of them. A section the model left empty gets the
+model writes a one-line TL;DR from the best of them. A paper with an abstract is summed up in
+its own words first (`rag.abstract`): its statement of contribution is the TL;DR, and its other
+sentences lead the sections they fit. A section the model left empty gets the
 document's own sentence that fits it best, if one does; every point carries its page.
 """
 
@@ -14,13 +16,13 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from itertools import pairwise
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from model import Generator, SamplingParams
+from rag.abstract import CONTRIBUTION, abstract_sentences, contribution_index
 from rag.citations import (
     SUPPORT_SIMILARITY,
     Citation,
@@ -31,7 +33,7 @@ from rag.citations import (
 from rag.embedder import Embedder
 from rag.prompt import Message
 from rag.retrieve import Passage
-from rag.sentences import PAGE_BREAK, split_sentences
+from rag.sentences import split_sentences
 from rag.store import StoredSummary
 
 SECTIONS = {
@@ -45,7 +47,6 @@ WINDOW_TOKENS = 1000  # document text per map prompt
 BATCH = 4  # windows generated together
 MAP_NEW_TOKENS = 96
 DUPLICATE_SIMILARITY = 0.9
-CONTRIBUTION = "In this paper we introduce and present our main contribution."
 RESTATES_SIMILARITY = 0.75  # the model's sentence is kept; below, the document's is used
 # A reference list ("Lo, K. 2020. S2ORC. In ACL.") is no part of a summary: its entries end
 # with a year and a period about twice in 100 words, where the paper's prose has none.
@@ -54,15 +55,6 @@ BIBLIOGRAPHY_YEARS_PER_WORD = 0.01
 _ENTRY_YEAR = re.compile(r"\b(?:19|20)\d\d[a-z]?\.(?:\s|$)")
 _LEAD_IN = re.compile(r"^the (?:three )?most important findings or claims[^:]*:\s*", re.IGNORECASE)
 _BULLETS = "-*\u2022 0123456789.)"
-_ABSTRACT_HEADING = re.compile(r"abstract[.:]?", re.IGNORECASE)
-ABSTRACT_PASSAGES = 2  # a paper's abstract heading is in its first passages
-ABSTRACT_MIN_WORDS = 6
-# How an abstract states its contribution: "We introduce S2ORC, ...", "This paper presents ...".
-_CONTRIBUTES = re.compile(
-    r"\b(?:we|this (?:paper|work|article))\s+(?:\w+ly\s+)?(?:introduce|present|propose|release|"
-    r"describe|develop|build|contribute|show)s?\b",
-    re.IGNORECASE,
-)
 
 Progress = Callable[[str, int, int], None]
 
@@ -134,10 +126,19 @@ class Summarizer:
         passages = without_references(passages)
         checker = CitationChecker(self.embedder, passages)
         points = self._map(title, passages, checker, progress)
-        sections = self._sections(points, checker)
+        # A paper's abstract is its own summary, word for word: its statement of contribution
+        # is the TL;DR, the sentences before it state the problem, and the rest lead the
+        # sections they fit.
+        abstract = [SummaryPoint(text, [page]) for page, text in abstract_sentences(passages)]
+        contribution, problem = None, 0
+        if abstract:
+            problem = contribution_index([point.text for point in abstract], self.embedder)
+            contribution = abstract.pop(problem)
+        sections = self._sections(abstract, problem, points, checker)
+        if contribution:
+            return Summary(document_id, contribution.text, contribution.pages, sections)
         best = [point for section in sections for point in section.points[:1]]
-        abstract = abstract_tldr(passages, self.embedder)
-        tldr, tldr_pages = abstract or self._tldr(title, best, checker)
+        tldr, tldr_pages = self._tldr(title, best, checker)
         return Summary(document_id, tldr, tldr_pages, sections)
 
     def _map(
@@ -190,15 +191,25 @@ class Summarizer:
         return points
 
     def _sections(
-        self, points: list[SummaryPoint], checker: CitationChecker
+        self,
+        leading: list[SummaryPoint],
+        problem: int,
+        generated: list[SummaryPoint],
+        checker: CitationChecker,
     ) -> list[SummarySection]:
+        """Each point in the section it fits best, best first; the `leading` points (the
+        abstract's) before the generated ones, in their order, and the first `problem` of them
+        in the problem's section."""
+        points = [*leading, *generated]
         descriptions = self.embedder.embed(list(SECTIONS.values()))  # (sections, dim)
         vectors = self.embedder.embed([p.text for p in points]) if points else np.zeros((0, 1))
         scores = vectors @ descriptions.T if points else np.zeros((0, len(SECTIONS)))
+        scores[:problem] = np.eye(len(SECTIONS))[list(SECTIONS).index("Problem")]
         # scores: (points, sections); each point goes to the section it fits best
         chosen: list[list[int]] = []
         for index in range(len(SECTIONS)):
             mine = [p for p in np.argsort(-scores[:, index]) if scores[p].argmax() == index]
+            mine.sort(key=lambda p: (p >= len(leading), p if p < len(leading) else 0))
             chosen.append(_distinct(mine, vectors)[:POINTS_PER_SECTION])
         for index in range(len(SECTIONS)):
             if not chosen[index]:  # borrow the best point that is no section's first
@@ -260,51 +271,6 @@ def _distinct(positions: list[int], vectors: np.ndarray) -> list[int]:
         if all(vectors[position] @ vectors[other] < DUPLICATE_SIMILARITY for other in kept):
             kept.append(position)
     return kept
-
-
-def abstract_tldr(passages: list[Passage], embedder: Embedder) -> tuple[str, list[int]] | None:
-    """Where the paper has an abstract under its own heading, the abstract's sentence that
-    states the contribution ("We introduce S2ORC, a large corpus of 81.1M English-language
-    academic papers ...", the first that says "we introduce / present / propose ...", else
-    the closest to such a statement): the paper's own one-line summary, exact, where the
-    model's TL;DR drifted to the introduction's first sentence."""
-    found = abstract_sentences(passages)
-    if not found:
-        return None
-    stating = [(page, text) for page, text in found if _CONTRIBUTES.search(text)]
-    if stating:
-        page, text = stating[0]
-    else:  # the closest to a statement of contribution
-        vectors = embedder.embed([text for _, text in found])
-        page, text = found[int(np.argmax(vectors @ embedder.embed([CONTRIBUTION])[0]))]
-    return text, [page]
-
-
-def abstract_sentences(passages: list[Passage]) -> list[tuple[int, str]]:
-    """The sentences of the paragraph under an "Abstract" heading in the document's first
-    passages, with their page (where a passage ends inside it, the next one goes on with it);
-    none where the document has no such heading."""
-    for index, passage in enumerate(passages[:ABSTRACT_PASSAGES]):
-        pages = passage.text.split(PAGE_BREAK)
-        for offset, page_text in enumerate(pages):
-            lines = page_text.split("\n")
-            for position, (heading, paragraph) in enumerate(pairwise(lines)):
-                if not _ABSTRACT_HEADING.fullmatch(heading.strip()):
-                    continue
-                page = passage.page_start + offset
-                # An abstract may start a sentence with its lower-case name ("papermage offers").
-                sentences = split_sentences(paragraph, any_start=True)
-                ends_passage = position + 2 == len(lines) and offset + 1 == len(pages)
-                if ends_passage and index + 1 < len(passages):
-                    going_on = passages[index + 1].text.split(PAGE_BREAK)[0].split("\n")[0]
-                    going_on_sentences = split_sentences(going_on, any_start=True)
-                    sentences += [s for s in going_on_sentences if s not in sentences]
-                return [
-                    (page, sentence)
-                    for sentence in sentences
-                    if len(sentence.split()) >= ABSTRACT_MIN_WORDS
-                ]
-    return []
 
 
 def without_references(passages: list[Passage]) -> list[Passage]:

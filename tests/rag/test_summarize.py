@@ -3,7 +3,6 @@
 import dataclasses
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
 from app.service import Scholar
@@ -14,13 +13,7 @@ from rag.citations import CitationChecker
 from rag.embedder import Embedder
 from rag.retrieve import Passage
 from rag.store import StoredSummary
-from rag.summarize import (
-    Summarizer,
-    SummaryPoint,
-    abstract_sentences,
-    abstract_tldr,
-    without_references,
-)
+from rag.summarize import Summarizer, SummaryPoint, without_references
 from tests.conftest import PAPERS, TOPIC_PAGES, PdfMaker, require_shared
 from tests.rag.test_citations import passage
 
@@ -67,7 +60,7 @@ def test_a_section_no_point_fits_best_borrows_the_best_spare_point(embedder: Emb
     ]
     points = [SummaryPoint(text, [page]) for page, text in enumerate(texts, start=1)]
     checker = CitationChecker(embedder, [passage(1, " ".join(texts))])
-    sections = Summarizer(None, embedder)._sections(points, checker)  # type: ignore[arg-type]
+    sections = Summarizer(None, embedder)._sections([], 0, points, checker)  # type: ignore[arg-type]
     by_heading = {section.heading: section.points for section in sections}
     assert all(by_heading.values())  # four points, four sections: none is left empty
     used = [point.text for section in sections for point in section.points]
@@ -103,33 +96,27 @@ def test_the_reference_list_of_a_real_paper_is_left_out_of_its_summary(
     assert without_references(passages[:20]) == passages[:20]  # a body without references
 
 
-@pytest.mark.parametrize(
-    ("filename", "tldr"),
-    [
-        (
-            "s2orc_2020.acl-main.447.pdf",
-            "We introduce S2ORC,1 a large corpus of 81.1M English-language academic papers "
-            "spanning many academic disciplines.",
-        ),
-        # The abstract goes on in the next passage; its next sentence starts in lower case.
-        (
-            "papermage_emnlp2023-demo.pdf",
-            "We introduce papermage, an open-source Python toolkit for analyzing and processing "
-            "visually-rich, structured scientific documents.",
-        ),
-    ],
-)
-def test_a_paper_with_an_abstract_is_summed_up_by_its_statement_of_contribution(
-    embedder: Embedder, settings: Settings, filename: str, tldr: str
-) -> None:
-    passages = paper_passages(filename, embedder, settings)
-    found = abstract_sentences(passages)
-    assert len(found) >= 3 and all(page == 1 for page, _ in found)
-    assert not any("Proceedings" in text or "Abstract" in text for _, text in found)
-    assert abstract_tldr(passages, embedder) == (tldr, [1])
-    # A document without an abstract heading has none: the model writes its TL;DR.
-    no_heading = [passage(1, "Abstract art was popular in the 1950s in New York.")]
-    assert abstract_sentences(no_heading) == [] and abstract_tldr(no_heading, embedder) is None
+def test_a_paper_is_summed_up_in_its_abstract_first(settings: Settings) -> None:
+    scholar = Scholar(settings)
+    [outcome] = scholar.ingest([require_shared(PAPERS / "papermage_emnlp2023-demo.pdf")])
+    summary = scholar.summarize(outcome.document_id)
+
+    assert (summary.tldr, summary.tldr_pages) == (
+        "We introduce papermage, an open-source Python toolkit for analyzing and processing "
+        "visually-rich, structured scientific documents.",
+        [1],
+    )
+    # The abstract's sentences before its statement of contribution state the problem.
+    problem = summary.sections[0]
+    assert problem.heading == "Problem"
+    assert problem.points[0].text.startswith("Despite growing interest in applying natural")
+    assert problem.points[1].text.startswith("They\u2019re often in difficult-to-use PDF formats")
+    points = [point.text for section in summary.sections for point in section.points]
+    assert (
+        "papermage offers clean and intuitive abstractions for seamlessly representing and "
+        "manipulating both textual and visual document elements." in points
+    )
+    scholar.store.dispose()
 
 
 def test_a_lead_in_that_repeats_the_question_is_not_part_of_a_point(embedder: Embedder) -> None:
