@@ -25,12 +25,14 @@ EMBEDDED_CANDIDATES = 64  # sentences embedded per question: the lexically best,
 TOP_PASSAGES = 3  # ... passages' sentences whatever their words
 LEXICAL_WEIGHT = 0.5  # times the share of the question's terms stated, relative to the best
 PASSAGE_WEIGHT = 0.04  # divided by the passage's retrieval rank
-TYPE_BONUS = 0.2  # a sentence that states what the question asks for (a figure, a year)
+TYPE_BONUS = 0.3  # a sentence that states what the question asks for (a figure, a year)
 COUNT_BONUS = 0.3  # ... and for "how many X", a figure that counts X ("95.5M paper clusters")
 COVERAGE_SENTENCES = 5
 COUNTED_WITHIN = 3  # words between a figure and the noun it counts ("81.1M English-language
 # academic papers")
 NOT_EVIDENCE_PENALTY = 0.3
+FIRST_STATEMENT_WITHIN = 5  # the best sentences, among which an earlier statement of the best
+FIRST_STATEMENT_MARGIN = 0.3  # one's figure goes first, if it scored within this of the best
 MEASURED_MIN_SIMILARITY = 0.3  # as the evidence shown: a sentence farther off is about another
 # thing, and the measure it states is not the one asked for
 CAPITALISED_SHARE = 0.5  # above this share of capitalised words, a title, author list or heading
@@ -121,6 +123,7 @@ class EvidenceSentence:
     score: float  # fused score: only its order means something
     similarity: float  # cosine similarity of question and sentence
     context: str = ""  # the sentence before, for one that points back to it
+    topical: float = 0.0  # the score without the bonus for stating what is asked (a figure)
 
     @property
     def read(self) -> str:
@@ -159,18 +162,31 @@ def rank_evidence(question: str, passages: list[Passage], embedder: Embedder) ->
     ranked = []
     for index, similarity in zip(embedded, similarities, strict=True):
         candidate = candidates[index]
-        score = (
+        topical = (
             float(similarity)
             + LEXICAL_WEIGHT * lexical[index] / best_lexical
             + PASSAGE_WEIGHT / candidate.passage.rank
-            + TYPE_BONUS * _states_asked_type(candidate.read, asked_for)
-            + COUNT_BONUS * bool(counted and counts(candidate.read, counted))
             - NOT_EVIDENCE_PENALTY * _is_not_evidence(candidate.text, wants_figure)
         )
-        ranked.append(replace(candidate, score=score, similarity=float(similarity)))
+        states_asked = _states_asked_type(candidate.read, asked_for)
+        counts_asked = bool(counted and counts(candidate.read, counted))
+        asked_bonus = TYPE_BONUS * states_asked + COUNT_BONUS * counts_asked
+        ranked.append(
+            replace(
+                candidate,
+                score=topical + asked_bonus,
+                similarity=float(similarity),
+                topical=topical,
+            )
+        )
     ranked.sort(key=lambda sentence: sentence.score, reverse=True)
     ranked = _not_shown_twice(ranked)
-    stated = {term for s in ranked[:COVERAGE_SENTENCES] for term in content_terms(s.read)}
+    if wants_figure:
+        ranked = _first_statement_first(ranked, counted)
+    # Whether the documents speak of what is asked does not hang on a figure: the coverage is
+    # read from the sentences best on the topic, before the bonus for what is asked.
+    on_topic = sorted(ranked, key=lambda sentence: sentence.topical, reverse=True)
+    stated = {term for s in on_topic[:COVERAGE_SENTENCES] for term in content_terms(s.read)}
     coverage = _term_coverage(
         _coverage_terms(question, asked, stated), stated, idf, len(candidates)
     )
@@ -199,6 +215,48 @@ def unmeasured_in(question: str, best: list[EvidenceSentence]) -> str:
         ):
             return measure[0]
     return ""
+
+
+def _first_statement_first(
+    ranked: list[EvidenceSentence], counted: str | None
+) -> list[EvidenceSentence]:
+    """The ranking with the first statement of the best sentence's figures first: where one of
+    the next best sentences states them on an earlier page of the same document (all of them,
+    or for "how many X" a figure of them that counts X). A paper states its figures in the
+    abstract and introduction, and its tables and discussion repeat them: "We introduce S2ORC,
+    a large corpus of 81.1M English-language academic papers" (p. 1) is the claim a reader looks
+    for, "Total papers 81.1M Papers w/ PDF 28.9M ..." (p. 5) its table."""
+    best = ranked[0]
+    figures = _distinctive_figures(best.read)
+
+    def restates(sentence: EvidenceSentence) -> bool:
+        stated = _distinctive_figures(sentence.read)
+        if counted and counts(sentence.read, counted):
+            return bool(figures & stated)
+        return bool(figures) and figures <= stated
+
+    earlier = [
+        sentence
+        for sentence in ranked[1:FIRST_STATEMENT_WITHIN]
+        if sentence.passage.document_id == best.passage.document_id
+        and sentence.page < best.page
+        and sentence.score >= best.score - FIRST_STATEMENT_MARGIN
+        and restates(sentence)
+    ]
+    if not earlier:
+        return ranked
+    first = min(earlier, key=lambda sentence: sentence.page)
+    return [first, *(sentence for sentence in ranked if sentence is not first)]
+
+
+def _distinctive_figures(text: str) -> set[tuple[str, str]]:
+    """The figures of a text that say what they are alone: with a scale ("81.1M", "35.6%") or
+    decimals ("0.536"); not a count, a year or a pointer ("§2.2", "Table 2")."""
+    return {
+        (number, scale)
+        for number, scale in figures_of(_POINTER_NUMBER.sub("", text))
+        if scale or "." in number
+    }
 
 
 def _not_shown_twice(ranked: list[EvidenceSentence]) -> list[EvidenceSentence]:

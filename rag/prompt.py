@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 from rag.citations import RESTATED_MIN_TERMS, figures_of, sentences_of, strip_markers
 from rag.retrieve import Passage
-from rag.terms import content_terms
+from rag.terms import content_terms, without_footnote_numbers
 
 Message = dict[str, str]
 PromptTokens = Callable[[Sequence[Message]], int]  # tokens of messages under the chat template
@@ -214,7 +214,7 @@ def _header(passage: Passage) -> str:
 
 
 def _flat(text: str) -> str:
-    return " ".join(text.split())
+    return " ".join(without_footnote_numbers(text).split())
 
 
 def _shortened(passage: Passage) -> Passage:

@@ -37,6 +37,11 @@ _ASKED_FOR = re.compile(
 _TERM = re.compile(r"[^\W_]*\d(?:[.,]\d+)+|[^\W_]+")
 _FOOTNOTE_GLUED = re.compile(r"^([a-z]{4,})\d{1,2}$")  # not "gpt4", "v3"
 _STEMMER = Stemmer.Stemmer("english")
+# A footnote's number where the PDF glues it to the word or the end mark it annotates:
+# "S2ORC,1 a large corpus", "from each PDF.11 We", "sequence labeling models3 to".
+_FOOTNOTE_NUMBER = re.compile(
+    r"(?<=[A-Za-z]),\d{1,2}(?=\s)|(?<=[A-Za-z]{2}[.!?])\d{1,2}(?=\s)|\b([a-z]{4,})\d{1,2}\b"
+)
 
 
 def content_terms(text: str) -> list[str]:
@@ -44,6 +49,12 @@ def content_terms(text: str) -> list[str]:
     number that the PDF glued to a word is dropped ("models3" is "models")."""
     words = [_FOOTNOTE_GLUED.sub(r"\1", word) for word in _TERM.findall(text.lower())]
     return _STEMMER.stemWords([word for word in words if word not in STOPWORDS])
+
+
+def without_footnote_numbers(text: str) -> str:
+    """The text without the footnote numbers glued to its words: a model given it copies
+    "S2ORC,1" into its answer, or reads "models3" as a name."""
+    return _FOOTNOTE_NUMBER.sub(lambda match: match[1] or "", text)
 
 
 def question_terms(question: str) -> list[str]:

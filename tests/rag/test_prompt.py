@@ -45,6 +45,15 @@ def test_untitled_sources_are_numbered_with_their_text_alone() -> None:
     assert kept == sources
 
 
+def test_a_source_is_given_without_the_footnote_numbers_glued_to_its_words() -> None:
+    sources = [passage(1, "We introduce S2ORC,1 a corpus of 81.1M papers from each PDF.11 We")]
+    messages, _ = build_messages("How many?", sources, [], words, budget=1000, titled=False)
+    assert (
+        "[1] We introduce S2ORC a corpus of 81.1M papers from each PDF. We"
+        in (messages[-1]["content"])
+    )
+
+
 def test_sources_then_history_are_dropped_to_fit_the_budget() -> None:
     sources = [passage(n, " ".join(["word"] * 50)) for n in range(1, 5)]
     history = [Turn("earlier question", "earlier answer " * 20)]
