@@ -1,23 +1,28 @@
 """Answers from the real default generator (SmolLM2-135M) over real PDFs."""
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 
 import pytest
 from sqlalchemy import select
 
 from app.service import Scholar, ScholarError
 from app.settings import Settings
+from model import SamplingParams
 from rag.answer import (
     IN_THEIR_WORDS,
     NOT_FOUND_TEXT,
     AnswerConfig,
+    Answerer,
     in_their_words,
     not_found_text,
     without_cut_sentence,
 )
 from rag.citations import Citation, strip_markers
 from rag.conversations import ConversationTurn
+from rag.embedder import Embedder
+from rag.retrieve import Passage
 from rag.store import Chunk
 from tests.conftest import PAPERS, TOPIC_PAGES, PdfMaker, require_shared
 
@@ -197,3 +202,64 @@ def test_a_sentence_the_token_limit_cut_off_is_left_out() -> None:
     assert without_cut_sentence("To demonstrate the suitability of S2OR") == ""
     assert without_cut_sentence("It has 81.1M papers. [1]") == "It has 81.1M papers. [1]"
     assert without_cut_sentence("Two lines.\n- one [1]\n- two of") == "Two lines.\n- one [1]"
+
+
+@dataclass
+class SourcesCountingGenerator:
+    """Answers "The answer is: [1]." (no claim) to a prompt of several sources, and copies the
+    source to a prompt of one: the default model's ways, without its CPU's roundings."""
+
+    context_window: int = 100_000
+    prompts: list[str] = field(default_factory=list)
+
+    def chat_prompt(self, messages: Sequence[dict[str, str]]) -> list[int]:
+        self.prompts.append(messages[-1]["content"])
+        return [0] * sum(len(message["content"]) for message in messages)
+
+    def stream(self, prompt: list[int], params: SamplingParams) -> Iterator[str]:
+        content = self.prompts[-1]
+        if "[2]" in content:
+            yield "The answer is: [1]."
+        else:
+            yield content.split("[1] ", 1)[1].split("\n")[0] + " [1]"
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+
+@dataclass
+class FixedPassages:
+    passages: list[Passage]
+
+    def retrieve(self, query: str, *args: object) -> list[Passage]:
+        return self.passages
+
+    def openings(self, passages: list[Passage]) -> list[Passage]:
+        return []
+
+    def naming(self, *args: object) -> list[Passage]:
+        return []
+
+
+def test_an_answer_with_no_claim_is_asked_again_from_the_best_sentence_alone(
+    embedder: Embedder,
+) -> None:
+    passages = [
+        Passage(1, 1.0, 0.6, 1, 1, 1, "paper.pdf", "A Paper", 4, 4, text)
+        for text in [
+            "In this example, the toolkit runs its text parser (using the pdfplumber library) "
+            "to extract the textual information from a PDF file. The parser keeps every "
+            "token's box on the page.",
+        ]
+    ]
+    generator = SourcesCountingGenerator()
+    answerer = Answerer(FixedPassages(passages), generator, embedder)  # type: ignore[arg-type]
+
+    answer = answerer.ask("Which library does the text parser use to read a PDF?", 1).result()
+
+    assert not answer.quoted
+    assert answer.text.startswith("In this example, the toolkit runs its text parser (using the")
+    assert "pdfplumber library" in answer.text
+    assert answer.citations[0].page == 4
+    assert "[2]" in generator.prompts[0]  # first asked with the best sentences
+    assert "[2]" not in generator.prompts[-1]  # then with the best alone
