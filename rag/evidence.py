@@ -71,7 +71,7 @@ _NUMBER_WORDS = frozenset({
     "dozen", "dozens", "hundred", "hundreds", "thousand", "thousands", "million", "millions",
 })  # fmt: skip
 _REFERENCE_ENTRY = re.compile(
-    r"(In Proceedings|Proceedings of the|arXiv preprint|arXiv:\d|\bdoi:|"
+    r"(In Proceedings|Proceedings of the|arXiv preprint,? arXiv|arXiv:\d|\bdoi:|"
     r"\bpages \d+\s*[-\u2013]\s*\d+|Association for Computational Linguistics)",
     re.IGNORECASE,
 )

@@ -340,6 +340,25 @@ def test_a_question_the_paper_asks_is_no_evidence(embedder: Embedder) -> None:
     assert ranked.sentences[0].text == stated
 
 
+def test_prose_about_an_arxiv_preprint_is_no_reference_entry(embedder: Embedder) -> None:
+    entry = (
+        "Kenton Lee and Kristina Toutanova. 2018. Bert: pre-training of deep bidirectional "
+        "transformers for language understanding of preprint drafts. arXiv preprint "
+        "arXiv:1810.04805."
+    )
+    prose = "For example, suppose a paper cluster contains both an arXiv preprint and a draft."
+    question = "What can go wrong when a paper cluster holds a preprint and a later draft?"
+    ranked = rank_evidence(question, [_passage(1, 14, f"{entry} {prose}")], embedder)
+
+    [best, reference] = ranked.sentences
+    assert best.text == prose  # its full score: the best words, the first passage, no penalty
+    assert best.score == pytest.approx(
+        best.similarity + evidence.LEXICAL_WEIGHT + evidence.PASSAGE_WEIGHT
+    )
+    assert reference.text.endswith("arXiv:1810.04805.")
+    assert reference.score < reference.similarity + evidence.LEXICAL_WEIGHT - 0.25  # penalised
+
+
 def _coverage(question: str, text: str, embedder: Embedder) -> float:
     """How much of the question one passage of `text` covers."""
     return rank_evidence(question, [_passage(1, 1, text)], embedder).coverage
