@@ -7,12 +7,16 @@ import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 from itertools import pairwise
 
 EDGE_LINES = 6  # how many lines at the top and bottom of a page can be a running header/footer
 RUNNING_SHARE = 0.5  # a line on at least this share of pages is running, not content
 MIN_PAGES_FOR_RUNNING = 3
 NUMBERED_RUNNING_WORDS = 6  # "Page 3 of 12", "IRM 2.3.59": short lines may differ by numbers
+MISREAD_SIMILARITY = 0.9  # a running line read by OCR with a wrong letter or two is running
+MIN_MISREAD_LENGTH = 16  # ... where it is long enough for one letter not to make another line
+_OUTER_PAGE_NUMBER = re.compile(r"^\d{1,4}\s+|\s+\d{1,4}$")
 
 # pypdf emits accents of LaTeX fonts as a spacing mark before the letter: "F¨arber" for "Färber"
 # (and "na¨\u0131ve", with a dotless i, for "naïve").
@@ -58,7 +62,7 @@ def clean_pages(pages: list[str]) -> list[str]:
     for lines in page_lines:
         edges = set(_edges(lines))
         kept_pages.append(
-            [line for line in lines if line not in edges or _signature(line) not in running]
+            [line for line in lines if line not in edges or not _is_running(line, running)]
         )
     # Hyphens are read once running lines are gone: "cor-" then a footer is no compound.
     texts = ["\n".join(lines) for lines in kept_pages]
@@ -162,10 +166,23 @@ def _repair_glyphs(line: str) -> str:
 
 
 def _signature(line: str) -> str:
-    """Page numbers change from page to page; the rest of a running line does not."""
+    """Page numbers change from page to page, and a book prints them on the outer side, left
+    on even pages and right on odd ("52 THE SIEGE OF VICKSBURG.", "THE SIEGE OF VICKSBURG.
+    53"); the rest of a running line does not change."""
     if len(line.split()) > NUMBERED_RUNNING_WORDS:
         return line  # long lines must repeat exactly: numbered content lines are not running
-    return re.sub(r"\d+", "#", line.lower())
+    return re.sub(r"\d+", "#", _OUTER_PAGE_NUMBER.sub("", line.lower()))
+
+
+def _is_running(line: str, running: set[str]) -> bool:
+    """Whether a line at a page's edge is a running one, or one misread by OCR by a letter or
+    two ("THE SIEGE OP VICKSBURG. 53")."""
+    signature = _signature(line)
+    return signature in running or any(
+        len(signature) >= MIN_MISREAD_LENGTH
+        and SequenceMatcher(None, signature, known).ratio() >= MISREAD_SIMILARITY
+        for known in running
+    )
 
 
 def _running_lines(page_lines: list[list[str]]) -> set[str]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from model import Generator, SamplingParams
+from rag.asked import as_asked
 from rag.citations import (
     CheckedAnswer,
     Citation,
@@ -19,7 +20,6 @@ from rag.citations import (
 from rag.embedder import Embedder
 from rag.evidence import (
     RankedEvidence,
-    as_asked,
     passage_sources,
     rank_evidence,
     sentence_sources,
@@ -195,9 +195,10 @@ class Answerer:
             or ranked.unknown_names
             or ranked.uncounted
             or ranked.unmeasured
+            or ranked.unnamed
         ):
             unknown = as_asked(query, ranked.unknown_names)
-            text = not_found_text(unknown, ranked.uncounted, ranked.unmeasured)
+            text = not_found_text(unknown, ranked.uncounted, ranked.unmeasured, ranked.unnamed)
             return self._not_found(
                 question, retrieved[: self.config.sources], timings, started, text
             )
@@ -338,11 +339,11 @@ def without_cut_sentence(text: str) -> str:
 
 
 def not_found_text(
-    unknown_names: Sequence[str] = (), uncounted: str = "", unmeasured: str = ""
+    unknown_names: Sequence[str] = (), uncounted: str = "", unmeasured: str = "", unnamed: str = ""
 ) -> str:
     """The answer when the documents do not answer; naming what they never mention, if any,
-    what a "how many" question counts that the passages give no number of, or the measure they
-    report no figure of."""
+    what a "how many" question counts that the passages give no number of, the measure they
+    report no figure of, or what they give no name of."""
     if unknown_names:
         names = ", ".join(unknown_names[:-1]) + (" or " if len(unknown_names) > 1 else "")
         why = f"they never mention {names}{unknown_names[-1]}"
@@ -350,6 +351,8 @@ def not_found_text(
         why = f"the passages that speak of it give no number of {uncounted}"
     elif unmeasured:
         why = f"the passages that speak of it report no {unmeasured}"
+    elif unnamed:
+        why = f"the passages that speak of {unnamed} give no name"
     else:
         return NOT_FOUND_TEXT
     return NOT_FOUND_TEXT.replace("documents.", f"documents: {why}.", 1)

@@ -12,13 +12,26 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, replace
-from typing import Literal
 
+from rag.asked import (
+    ASKED_UNIT,
+    ASKS_FIGURE,
+    POINTER_NUMBER,
+    as_asked,
+    asked_type,
+    counted_noun,
+    counted_words,
+    counts,
+    named_noun,
+    named_thing,
+    names_something,
+    states_asked_type,
+)
 from rag.citations import figures_of, sentences_with_pages
 from rag.embedder import Embedder
 from rag.keyword_index import STOPWORDS
 from rag.retrieve import Passage
-from rag.terms import QUESTION_WORDS, content_terms, names_in, question_names, question_terms
+from rag.terms import content_terms, names_in, question_names, question_terms
 
 MIN_WORDS = 6  # headings and fragments are no evidence
 EMBEDDED_CANDIDATES = 64  # sentences embedded per question: the lexically best, and the top
@@ -28,8 +41,6 @@ PASSAGE_WEIGHT = 0.04  # divided by the passage's retrieval rank
 TYPE_BONUS = 0.3  # a sentence that states what the question asks for (a figure, a year)
 COUNT_BONUS = 0.3  # ... and for "how many X", a figure that counts X ("95.5M paper clusters")
 COVERAGE_SENTENCES = 5
-COUNTED_WITHIN = 3  # words between a figure and the noun it counts ("81.1M English-language
-# academic papers")
 NOT_EVIDENCE_PENALTY = 0.3
 FIRST_STATEMENT_WITHIN = 5  # the best sentences, among which an earlier statement of the best
 FIRST_STATEMENT_MARGIN = 0.3  # one's figure goes first, if it scored within this of the best
@@ -38,38 +49,7 @@ MEASURED_MIN_SIMILARITY = 0.3  # as the evidence shown: a sentence farther off i
 CAPITALISED_SHARE = 0.5  # above this share of capitalised words, a title, author list or heading
 SPELLED_OUT_SHARE = 0.3  # from this share of single letters, words spelled letter by letter
 
-_ASKS_FIGURE = re.compile(
-    r"\b(how (many|much|large|big|long|often|fast|small|accurate|similar)|number of|amount of|"
-    r"size of|how (well|poorly|accurately)|what ([\w-]+ ){0,2}(percentage|proportion|fraction|"
-    r"share|size|scores?|accuracy|f1|precision|recall|performance))\b",
-    re.IGNORECASE,
-)  # "what similarity score", "what macro-averaged F1"
-# A share is stated as a percentage; a sentence with another figure (a count) does not give it.
-_ASKS_PERCENT = re.compile(r"\bwhat ([\w-]+ ){0,2}(percentage|percent|share)\b", re.IGNORECASE)
-_PERCENT = re.compile(r"\d\s*%|\bper ?cent\b", re.IGNORECASE)
-# "When was ...?" asks for a date; "When the evaluation is limited to ..., what F1 ...?" does not.
-_ASKS_YEAR = re.compile(
-    r"(^|[.?!]\s+)when\s+(was|were|did|is|are|does|do|has|have|had|will)\b|"
-    r"\b(what|which) year\b",
-    re.IGNORECASE,
-)
 _POINTS_BACK = re.compile(r"^(This|These|That|Those|Such|As such|Thus|Hence|Therefore)\b")
-_YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b")
-# Numbers that point somewhere rather than state a figure: sections, tables, figures, equations,
-# and the years of citations ("\u00a72.5", "Table 2", "(Lopez, 2009)", "Shen et al., 2022").
-_POINTER_NUMBER = re.compile(
-    r"\u00a7\s*\d+(?:\.\d+)*|\b(?:Tables?|Tab\.|Figures?|Fig\.|Sections?|Sec\.|Eq\.|Equations?|"
-    r"Appendix|Algorithm|Step)\s*\d+(?:\.\d+)*|(?:et al\.|[A-Z][\w-]+),?\s+(?:19|20)\d\d[a-z]?\b"
-)
-# "how many [of the] X ...": the words that name X follow, up to the first function word.
-_HOW_MANY = re.compile(r"\b(?:how many|number of)\s+(?:of\s+(?:the|these|those|its)\s+)?", re.I)
-_ASKED_UNIT = re.compile(r"\bin ([A-Za-z]+)\s*\?\s*$")  # "... size of the release in gigabytes?"
-_ENDS_COUNTED = STOPWORDS | QUESTION_WORDS | {"per"}  # "how many pages per second"
-_ARTICLES = frozenset({"the", "a", "an", "its", "their", "these", "those", "this", "that"})
-_NUMBER_WORDS = frozenset({
-    "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-    "dozen", "dozens", "hundred", "hundreds", "thousand", "thousands", "million", "millions",
-})  # fmt: skip
 _REFERENCE_ENTRY = re.compile(
     r"(In Proceedings|Proceedings of the|arXiv preprint,? arXiv|arXiv:\d|\bdoi:|"
     r"\bpages \d+\s*[-\u2013]\s*\d+|Association for Computational Linguistics)",
@@ -81,9 +61,6 @@ _CREDITS = re.compile(
     r"correspondence|equal contribution)\b",
     re.IGNORECASE,
 )
-_PLURAL = re.compile(r"[A-Za-z]{2}[^siuSIU\W]s$")  # "links", "PDFs"; not "bus", "basis", "class"
-_IRREGULAR_PLURALS = frozenset({"people", "men", "women", "children", "oxen", "feet", "teeth",
-                                "mice", "geese", "data", "criteria", "phenomena"})  # fmt: skip
 # A figure a question rounds: "roughly 31 million", "about 200", "2.5 billion".
 _SCALE = r"(?:thousand|million|billion|trillion)"
 _ROUNDED = re.compile(
@@ -112,8 +89,6 @@ _MEASURES = {
     r"perplexity": r"perplexity|ppl\b",
 }
 
-AskedType = Literal["year", "percent", "figure", ""]
-
 
 @dataclass(frozen=True)
 class EvidenceSentence:
@@ -140,6 +115,8 @@ class RankedEvidence:
     # states a number of it: the passages that speak of it cannot answer how many
     unmeasured: str = ""  # the measure a question asks a figure of (accuracy, F1) where no
     # candidate states it beside a figure
+    unnamed: str = ""  # what a question asks the name of ("the writer's sister") where the
+    # candidates that speak of it give no name
 
 
 def rank_evidence(question: str, passages: list[Passage], embedder: Embedder) -> RankedEvidence:
@@ -168,7 +145,7 @@ def rank_evidence(question: str, passages: list[Passage], embedder: Embedder) ->
             + PASSAGE_WEIGHT / candidate.passage.rank
             - NOT_EVIDENCE_PENALTY * _is_not_evidence(candidate.text, wants_figure)
         )
-        states_asked = _states_asked_type(candidate.read, asked_for)
+        states_asked = states_asked_type(candidate.read, asked_for)
         counts_asked = bool(counted and counts(candidate.read, counted))
         asked_bonus = TYPE_BONUS * states_asked + COUNT_BONUS * counts_asked
         ranked.append(
@@ -194,7 +171,21 @@ def rank_evidence(question: str, passages: list[Passage], embedder: Embedder) ->
     if counted and not any(counts(c.read, counted, either_side=True) for c in candidates):
         uncounted = as_asked(question, counted_words(question)[-1:])[0]
     unmeasured = unmeasured_in(question, ranked[:COVERAGE_SENTENCES]) if wants_figure else ""
-    return RankedEvidence(ranked, coverage, unknown, uncounted, unmeasured)
+    return RankedEvidence(
+        ranked, coverage, unknown, uncounted, unmeasured, unnamed_in(question, candidates)
+    )
+
+
+def unnamed_in(question: str, candidates: list[EvidenceSentence]) -> str:
+    """What the question asks the name of ("the writer's sister"), where candidates speak of
+    it ("of the dear sister there, bedridden") and none of them gives a name, or "": a small
+    model would make one up."""
+    thing = named_thing(question)
+    noun = named_noun(thing)
+    speaking = [c for c in candidates if noun and noun in content_terms(c.text)]
+    if speaking and not any(names_something(c.text, question) for c in speaking):
+        return thing
+    return ""
 
 
 def unmeasured_in(question: str, best: list[EvidenceSentence]) -> str:
@@ -254,7 +245,7 @@ def _distinctive_figures(text: str) -> set[tuple[str, str]]:
     decimals ("0.536"); not a count, a year or a pointer ("§2.2", "Table 2")."""
     return {
         (number, scale)
-        for number, scale in figures_of(_POINTER_NUMBER.sub("", text))
+        for number, scale in figures_of(POINTER_NUMBER.sub("", text))
         if scale or "." in number
     }
 
@@ -277,8 +268,8 @@ def unknown_names(question: str, passages: list[Passage]) -> list[str]:
     ("distinct authors") and the unit a figure is asked in ("in gigabytes") that none of the
     passages holds: the passages cannot answer a question about something they never name."""
     asked = [*question_names(question), *counted_words(question)]
-    unit = _ASKED_UNIT.search(question)
-    if unit and _ASKS_FIGURE.search(question) and unit.group(1).lower() not in STOPWORDS:
+    unit = ASKED_UNIT.search(question)
+    if unit and ASKS_FIGURE.search(question) and unit.group(1).lower() not in STOPWORDS:
         asked.append(unit.group(1))
     return [
         name
@@ -351,85 +342,6 @@ def _worth_embedding(candidates: list[EvidenceSentence], lexical: list[float]) -
             break
         chosen.setdefault(index)
     return sorted(chosen)
-
-
-def asked_type(question: str) -> AskedType:
-    """What kind of figure the question asks for: a year ("When was ...?"), a percentage
-    ("What share ...?"), any figure ("How many ...?", "What F1 ...?"), or none ("")."""
-    if _ASKS_YEAR.search(question):
-        return "year"
-    if _ASKS_PERCENT.search(question):
-        return "percent"
-    return "figure" if _ASKS_FIGURE.search(question) else ""
-
-
-def _states_asked_type(text: str, asked_for: AskedType) -> bool:
-    """Whether the text states a figure of the kind asked for; numbers that point to a section,
-    a table or a cited work state none ("See \u00a72.5 for details" answers no "how many")."""
-    text = _POINTER_NUMBER.sub(" ", text)
-    if asked_for == "year":
-        return bool(_YEAR.search(text))
-    if asked_for == "percent":
-        return bool(_PERCENT.search(text))
-    return asked_for == "figure" and bool(figures_of(text))
-
-
-def counted_words(question: str) -> list[str]:
-    """The words of what a "how many X" question counts ("How many distinct authors are ..."
-    counts "distinct", "authors"; "paper-to-paper citation links", "paper", "citation",
-    "links"): those after "how many" up to the first plural noun or function word ("how many
-    people live near it" counts "people"). At an article the words end ("how many mortar
-    shells the diarist saw"), and a past tense before it is a verb ("how many survived the
-    filters"), which counts nothing."""
-    found = _HOW_MANY.search(question)
-    words: list[str] = []
-    for word in re.findall(r"[\w-]+", question[found.end() :] if found else ""):
-        if word.lower() in _ARTICLES:
-            return words[:-1] if words and words[-1].lower().endswith("ed") else words
-        if word.lower() in _ENDS_COUNTED:
-            break
-        words += [part for part in word.split("-") if part.lower() not in _ENDS_COUNTED]
-        if _PLURAL.search(word) or word.lower() in _IRREGULAR_PLURALS:
-            break
-    return words
-
-
-def as_asked(question: str, names: list[str]) -> list[str]:
-    """`names` as the reader wrote them: a word of what a "how many" question counts stands
-    for the whole of it ("distinct" as "distinct authors", "paper" as "paper-to-paper citation
-    links"), so the answer says what the documents never mention."""
-    counted = counted_words(question)
-    found = _HOW_MANY.search(question)
-    if not counted or found is None:
-        return names
-    rest = question[found.end() :]
-    first = rest.find(counted[0])
-    phrase = rest[first : rest.find(counted[-1], first) + len(counted[-1])]
-    return list(dict.fromkeys(phrase if name in counted else name for name in names))
-
-
-def counted_noun(question: str) -> str | None:
-    """The stem of the noun a "how many X" question counts ("How many paper clusters got
-    dropped" counts "cluster"), or None: the last of its counted words."""
-    words = counted_words(question)
-    terms = content_terms(words[-1]) if words else []
-    return terms[-1] if terms else None
-
-
-def counts(text: str, noun: str, either_side: bool = False) -> bool:
-    """Whether the text states a figure (or a number word) that counts `noun`, within
-    COUNTED_WITHIN words before it: "95.5M paper clusters", "twelve separate ... models"; with
-    `either_side`, also after it, as tables and definitions put it ("Papers w/ PDF 28.9M", "the
-    number of papers is 81.1M")."""
-    words = re.findall(r"[\w.,%-]+", _POINTER_NUMBER.sub(" ", text))
-    for index, word in enumerate(words):
-        if figures_of(word) or word.lower() in _NUMBER_WORDS:
-            near = words[index + 1 : index + 2 + COUNTED_WITHIN]
-            if either_side:
-                near += words[max(0, index - 1 - COUNTED_WITHIN) : index]
-            if noun in content_terms(" ".join(near)):
-                return True
-    return False
 
 
 def _is_not_evidence(text: str, wants_figure: bool) -> bool:

@@ -13,6 +13,22 @@ def test_running_headers_and_footers_are_removed_but_content_stays() -> None:
         assert f"Body text of page {number} about topic {number}." in page
 
 
+def test_a_books_page_numbers_on_either_side_and_an_ocr_misread_are_running() -> None:
+    headers = [
+        "THE SIEGE OF VICKSBURG. 49",
+        "50 THE SIEGE OF VICKSBURG.",
+        "THE SIEGE OF VICKSBURG. 51",
+        "52 THE SIEGE OF VICKSBURG.",
+        "THE SIEGE OP VICKSBURG. 53",  # as OCR read it
+    ]
+    pages = [f"{header}\nWe dug the trench on day {n}." for n, header in enumerate(headers)]
+    cleaned = clean_pages(pages)
+    assert cleaned == [f"We dug the trench on day {n}." for n in range(len(headers))]
+    # A line one letter away from a short running line is another line.
+    short = [f"Part {n}\nThe fort fell. {line}" for n, line in enumerate(["A", "B", "C"])]
+    assert clean_pages([*short, "Port 9\nThe end."])[-1] == "Port 9 The end."
+
+
 def test_short_documents_keep_repeated_lines() -> None:
     # With two pages, a repeated line is as likely content as a running header.
     cleaned = clean_pages(["Same line\nfirst", "Same line\nsecond"])

@@ -1,14 +1,10 @@
 import pytest
 
 from rag import evidence
+from rag.asked import as_asked, asked_type, counted_noun, counted_words, counts
 from rag.citations import CitationChecker, marked_unsupported
 from rag.embedder import Embedder
 from rag.evidence import (
-    as_asked,
-    asked_type,
-    counted_noun,
-    counted_words,
-    counts,
     rank_evidence,
     sentence_sources,
     unknown_names,
@@ -468,3 +464,19 @@ def test_coverage_is_read_from_the_sentences_on_topic_whatever_figures_they_stat
 
     assert coverage(1.0) == pytest.approx(coverage(0.0))
     assert coverage(1.0) > 0.4  # "beat" and "created" are stated, on topic
+
+
+def test_a_name_asked_of_what_the_passages_never_name_is_unnamed(embedder: Embedder) -> None:
+    diary = _passage(
+        1,
+        3,
+        "My thoughts were of home, and of the dear sister there, bedridden, with but little "
+        "hope of health again. The mortar shells went up from the river all night.",
+    )
+    question = "What was the name of the writer's sister?"
+
+    assert rank_evidence(question, [diary], embedder).unnamed == "the writer's sister"
+    letter = _passage(2, 4, "Today a letter came from my sister Mary, who is better.")
+    assert rank_evidence(question, [diary, letter], embedder).unnamed == ""
+    # What no passage speaks of at all is for the coverage to tell.
+    assert rank_evidence("What was the name of the ship?", [diary], embedder).unnamed == ""
