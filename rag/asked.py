@@ -39,7 +39,7 @@ HOW_MANY = re.compile(r"\b(?:how many|number of)\s+(?:of\s+(?:the|these|those|it
 ASKED_UNIT = re.compile(r"\bin ([A-Za-z]+)\s*\?\s*$")  # "... size of the release in gigabytes?"
 # "What was the name of the writer's sister?": what a name is asked for.
 _ASKS_NAME = re.compile(
-    r"\bthe names? of ((?:the |a |an |his |her |their |its )?[\w' -]+?)\s*\?", re.I
+    r"\bthe names? of ((?:the |a |an |his |her |their |its )?[\w'\u2019 -]+?)\s*\?", re.I
 )
 _ENDS_COUNTED = STOPWORDS | QUESTION_WORDS | {"per"}  # "how many pages per second"
 _ARTICLES = frozenset({"the", "a", "an", "its", "their", "these", "those", "this", "that"})
@@ -143,8 +143,8 @@ def named_thing(question: str) -> str:
 def named_noun(thing: str) -> str | None:
     """The stem of the noun a name is asked for: the first content word that is no one's
     ("writer's sister" asks it of "sister", "dataset built with the pipeline" of "dataset")."""
-    words = [word for word in re.findall(r"[\w'-]+", thing) if not word.endswith("'s")]
-    terms = content_terms(" ".join(words))
+    words = re.findall(r"[\w'\u2019-]+", thing)
+    terms = content_terms(" ".join(word for word in words if not word.endswith(("'s", "\u2019s"))))
     return terms[0] if terms else None
 
 

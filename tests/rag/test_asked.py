@@ -5,6 +5,7 @@ from rag.asked import named_noun, named_thing, names_something
 def test_what_a_question_asks_the_name_of() -> None:
     assert named_thing("What was the name of the writer's sister?") == "the writer's sister"
     assert named_noun("the writer's sister") == "sister"
+    assert named_noun(named_thing("What was the name of the writer\u2019s sister?")) == "sister"
     assert named_noun(named_thing("What is the name of the dataset built with it?")) == "dataset"
     assert named_thing("Which names do the authors flag?") == ""
 
