@@ -20,6 +20,7 @@ from app.service import DEFAULT_COLLECTION, Scholar, ScholarError
 from app.settings import Settings, SettingsError
 from ingest.outcomes import FileOutcome, IngestStatus
 from model.remote import RemoteGeneratorError
+from rag.answer import ASKED_AGAIN_NOTE
 from rag.citations import Citation, marked_unsupported
 from rag.prompt import page_label
 
@@ -171,6 +172,8 @@ def ask_command(args: argparse.Namespace, scholar: Scholar) -> int:
         print(json.dumps(answer.to_json()))
         return 0
     print("\n")
+    if answer.asked_again:
+        print(ASKED_AGAIN_NOTE + "\n")
     if answer.found:
         print(f"Answer with citations: {marked_unsupported(answer.text, answer.unsupported)}\n")
         _print_quotes("Sources", answer.citations)

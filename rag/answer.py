@@ -50,6 +50,11 @@ NOT_FOUND_TEXT = (
 # Models below this many weights get the short prompt of evidence sentences under "auto": they
 # lose the question in 1,400 tokens of passages, and prefill them slowly on a CPU.
 SMALL_MODEL_PARAMETERS = 2_000_000_000
+# Said after the streamed first answer, where nothing of it stood the check (the CLI).
+ASKED_AGAIN_NOTE = (
+    "Nothing of that stood the check against the sources, so the model was asked again with "
+    "the best one alone."
+)
 IN_THEIR_WORDS = "The model wrote no answer of its own. In the words of the sources:"
 
 
@@ -102,6 +107,8 @@ class Answer:
     timings: Timings = field(default_factory=Timings)
     conversation_id: int | None = None
     quoted: bool = False  # the model wrote nothing usable: the text quotes the evidence
+    asked_again: bool = False  # nothing of the model's first answer stood the check: the text
+    # is its answer from the best evidence sentence alone
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -115,6 +122,7 @@ class Answer:
             "timings": self.timings.to_json(),
             "conversation_id": self.conversation_id,
             "quoted": self.quoted,
+            "asked_again": self.asked_again,
         }
 
 
@@ -231,9 +239,11 @@ class Answerer:
             checker = CitationChecker(self.embedder, sources)
             evidence = checker.cite(ranked.sentences[: self.config.evidence])
             checked = checker.check(self._cleaned(text, tokens, sources, history), question)
+            asked_again = False
             if not checked.text and self.config.prompt_style == "sentences" and len(sources) > 1:
                 retried = self._from_best_sentence(question, sources, history, params)
                 checked = CitationChecker(self.embedder, sources[:1]).check(retried, question)
+                asked_again = bool(checked.text)
             checked, evidence = renumbered(checked, evidence)
             quoted = not checked.text
             if quoted:  # nothing the model wrote is left: answer with the evidence
@@ -249,6 +259,7 @@ class Answerer:
                 retrieved=retrieved,
                 timings=timings,
                 quoted=quoted,
+                asked_again=asked_again,
             )
 
         return AnswerStream(pieces(), finish)

@@ -257,7 +257,7 @@ def test_an_answer_with_no_claim_is_asked_again_from_the_best_sentence_alone(
 
     answer = answerer.ask("Which library does the text parser use to read a PDF?", 1).result()
 
-    assert not answer.quoted
+    assert not answer.quoted and answer.asked_again and answer.to_json()["asked_again"]
     assert answer.text.startswith("In this example, the toolkit runs its text parser (using the")
     assert "pdfplumber library" in answer.text
     assert answer.citations[0].page == 4
