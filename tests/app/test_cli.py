@@ -132,7 +132,7 @@ def test_ask_streams_then_prints_sources_or_json(
     assert code == 0
     assert set(answer) == {
         "answer", "answer_marked", "found", "citations", "evidence", "unsupported_sentences",
-        "retrieved", "timings", "conversation_id", "quoted",
+        "retrieved", "timings", "conversation_id", "quoted", "asked_again",
     }  # fmt: skip
     assert set(answer["timings"]) == {
         "retrieve_ms", "prompt_ms", "prefill_ms", "ttft_ms", "total_ms", "tokens_per_s"
