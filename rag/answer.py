@@ -241,8 +241,7 @@ class Answerer:
             checked = checker.check(self._cleaned(text, tokens, sources, history), question)
             asked_again = False
             if not checked.text and self.config.prompt_style == "sentences" and len(sources) > 1:
-                retried = self._from_best_sentence(question, sources, history, params)
-                checked = CitationChecker(self.embedder, sources[:1]).check(retried, question)
+                checked = self._from_best_sentence(question, sources, history, params)
                 asked_again = bool(checked.text)
             checked, evidence = renumbered(checked, evidence)
             quoted = not checked.text
@@ -282,16 +281,17 @@ class Answerer:
         sources: list[Passage],
         history: Sequence[Turn],
         params: SamplingParams,
-    ) -> str:
-        """The model's answer, cleaned, when the prompt shows only the best evidence sentence:
-        asked again where nothing of its first answer stood the check ("The answer is: [1].",
-        the question said back). A small model given one source copies what answers the
-        question from it more often than it does from three. It is checked against that one
-        source: the only one it saw."""
+    ) -> CheckedAnswer:
+        """The model's answer, cleaned and checked, when the prompt shows only the best evidence
+        sentence: asked again where nothing of its first answer stood the check ("The answer
+        is: [1].", the question said back). A small model given one source copies what answers
+        the question from it more often than it does from three. It is checked against that
+        one source: the only one it saw."""
         prompt, best = self.prompt(question, sources[:1], history)
         stream = self.generator.stream(prompt, params)
         text = "".join(until_loop(stream) if self.config.stop_loops else stream)
-        return self._cleaned(text, self.generator.count_tokens(text), best, history)
+        cleaned = self._cleaned(text, self.generator.count_tokens(text), best, history)
+        return CitationChecker(self.embedder, best).check(cleaned, question)
 
     def _sources(self, ranked: RankedEvidence, retrieved: list[Passage]) -> list[Passage]:
         if self.config.prompt_style == "sentences":

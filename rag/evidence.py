@@ -182,7 +182,9 @@ def unnamed_in(question: str, candidates: list[EvidenceSentence]) -> str:
     model would make one up."""
     thing = named_thing(question)
     noun = named_noun(thing)
-    speaking = [c for c in candidates if noun and noun in content_terms(c.text)]
+    if noun is None:
+        return ""
+    speaking = [c for c in candidates if noun in content_terms(c.text)]
     if speaking and not any(names_something(c.text, question) for c in speaking):
         return thing
     return ""
