@@ -15,6 +15,7 @@ from app.cli_reliability import add_reliability_commands
 from app.cli_serve import add_serve_commands
 from app.evaluate import evaluate_retrieval
 from app.evaluate_qa import BASELINES, evaluate_qa, report_table
+from app.export import NOTHING_ON_THIS
 from app.records import counted
 from app.service import DEFAULT_COLLECTION, Scholar, ScholarError
 from app.settings import Settings, SettingsError
@@ -220,6 +221,8 @@ def summarize_command(args: argparse.Namespace, scholar: Scholar) -> int:
     print(f"TL;DR: {summary.tldr} {_pages(summary.tldr_pages)}")
     for section in summary.sections:
         print(f"\n{section.heading}")
+        if not section.points:
+            print(f"  ({NOTHING_ON_THIS})")
         for point in section.points:
             print(
                 textwrap.fill(

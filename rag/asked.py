@@ -29,9 +29,11 @@ _ASKS_YEAR = re.compile(
 )
 _YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b")
 # Numbers that point somewhere rather than state a figure: sections, tables, figures, equations,
-# and the years of citations ("\u00a72.5", "Table 2", "(Lopez, 2009)", "Shen et al., 2022").
+# and citations by number or year ("\u00a72.5", "Table 2", "[49]", "(Lopez, 2009)", "Shen et al.,
+# 2022").
 POINTER_NUMBER = re.compile(
-    r"\u00a7\s*\d+(?:\.\d+)*|\b(?:Tables?|Tab\.|Figures?|Fig\.|Sections?|Sec\.|Eq\.|Equations?|"
+    r"\[\d+(?:\s*[,\u2013-]\s*\d+)*\]|\u00a7\s*\d+(?:\.\d+)*|"
+    r"\b(?:Tables?|Tab\.|Figures?|Fig\.|Sections?|Sec\.|Eq\.|Equations?|"
     r"Appendix|Algorithm|Step)\s*\d+(?:\.\d+)*|(?:et al\.|[A-Z][\w-]+),?\s+(?:19|20)\d\d[a-z]?\b"
 )
 # "how many [of the] X ...": the words that name X follow, up to the first function word.

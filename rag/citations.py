@@ -3,7 +3,7 @@ that supports each claim, sentences without a valid marker attached to their bes
 source or reported as unsupported, and the evidence sentences that answer the question best."""
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -192,18 +192,26 @@ class CitationChecker:
         self.vectors = embedder.embed_cached(texts) if texts else np.zeros((0, embedder.dimension))
         self.titles = {_words(passage.title) for passage in sources if passage.title}
 
-    def evidence(self, question: str, limit: int = 3) -> list[Citation]:
-        """Up to `limit` source sentences that answer the question best, best first."""
+    def evidence(
+        self,
+        question: str,
+        limit: int = 3,
+        accept: Callable[[str], bool] | None = None,
+        min_similarity: float = EVIDENCE_MIN_SIMILARITY,
+    ) -> list[Citation]:
+        """Up to `limit` source sentences that answer the question best, best first; only those
+        that `accept` takes, if given."""
         candidates = [
             index
             for index, sentence in enumerate(self.sentences)
             if len(sentence.text.split()) >= EVIDENCE_MIN_WORDS
+            and (accept is None or accept(sentence.text))
         ]
         if not candidates:
             return []
         scores = self.vectors[candidates] @ self.embedder.embed([question])[0]
         order = np.argsort(-scores)
-        floor = max(EVIDENCE_MIN_SIMILARITY, float(scores[order[0]]) - EVIDENCE_MARGIN)
+        floor = max(min_similarity, float(scores[order[0]]) - EVIDENCE_MARGIN)
         found = [
             self._citation(self.sentences[candidates[position]])
             for position in order

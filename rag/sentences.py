@@ -22,6 +22,35 @@ _SENTENCE_BREAK = re.compile(
 _CASELESS_BREAK = re.compile(rf"(?<=[.!?])([{_CLOSERS}]*)\s+(?=[{re.escape(_OPENERS)}]?\w)")
 
 
+# A heading that the PDF's text runs into the sentence after it ("Ethical Considerations As a
+# toolkit ...", "Misrepresentation of information in documents In \u00a73, we ..."): words with no
+# end mark, the last not a function word, then a word that opens sentences.
+_GLUED_HEADING = re.compile(
+    r"^[A-Z0-9][^.!?;,()]*?[A-Za-z0-9]\s+(?=(?:As|In|We|The|This|Our|For|It|These|Such|Here|"
+    r"How|What|When|While|Although|Unlike|Like|Since|Because|Given|Finally|First|However|"
+    r"Overall|Today)\s)"
+)
+_HEADING_ENDS_NOT = frozenset({
+    "in", "of", "the", "a", "an", "to", "for", "and", "or", "with", "on", "by", "at", "as", "from",
+    "into", "is", "are", "was", "were", "be", "been", "has", "have", "had", "that", "which",
+    "where", "when", "than", "whether", "we", "it",
+})  # fmt: skip
+HEADING_MAX_WORDS = 12
+HEADING_MIN_REST_WORDS = 6
+
+
+def without_glued_heading(sentence: str) -> str:
+    """The sentence without a heading glued to its start, if it has one of at most
+    `HEADING_MAX_WORDS` words and a sentence of some length follows it."""
+    match = _GLUED_HEADING.match(sentence)
+    if match is None or len(match[0].split()) > HEADING_MAX_WORDS:
+        return sentence
+    if match[0].split()[-1].lower() in _HEADING_ENDS_NOT:  # "published in The Lancet"
+        return sentence
+    rest = sentence[match.end() :]
+    return rest if len(rest.split()) >= HEADING_MIN_REST_WORDS else sentence
+
+
 def split_sentences(paragraph: str, any_start: bool = False) -> list[str]:
     """The paragraph's sentences. With `any_start`, as in text without capitals, any word after
     an end mark starts one: "... scientific documents. papermage offers ..." is two."""

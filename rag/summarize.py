@@ -5,11 +5,16 @@ model, and the model writes a few key sentences for each window (windows are gen
 together, in batches). Check: a sentence that closely restates a sentence of the document keeps
 its words and takes that sentence's page; one that only loosely rests on it is replaced by the
 document's own sentence (small models drift); the rest are dropped.
-Reduce: points are sorted into sections by similarity to each section's description, and the
-model writes a one-line TL;DR from the best of them. A paper with an abstract is summed up in
-its own words first (`rag.abstract`): its statement of contribution is the TL;DR, and its other
-sentences lead the sections they fit. A section the model left empty gets the
-document's own sentence that fits it best, if one does; every point carries its page.
+Reduce: points are sorted into sections by similarity to each section's description, among
+the sections whose needs they meet (`rag.section_needs`: a result names a measure or a
+comparison, a limitation a weakness; no section takes a question, a caption or a table's run),
+and the model writes a one-line TL;DR from the best of them. A paper with an abstract is summed
+up in its own words first (`rag.abstract`): its statement of contribution is the TL;DR, and its
+other sentences lead the sections they fit. A section the model left empty, or one with needs
+that holds fewer than three points, gets the document's own sentences that fit it best and meet
+its needs, if any do (a paper states its limitations once, in their own section, which the
+model's points from a window rarely name). No point says the TL;DR again; every point carries
+its page, without the footnote numbers and headings that the PDF glued to it.
 """
 
 import json
@@ -24,6 +29,7 @@ from sqlalchemy.orm import Session
 from model import Generator, SamplingParams
 from rag.abstract import CONTRIBUTION, abstract_sentences, contribution_index
 from rag.citations import (
+    EVIDENCE_MIN_SIMILARITY,
     SUPPORT_SIMILARITY,
     Citation,
     CitationChecker,
@@ -33,16 +39,16 @@ from rag.citations import (
 from rag.embedder import Embedder
 from rag.prompt import Message
 from rag.retrieve import Passage
-from rag.sentences import split_sentences
+from rag.section_needs import SECTION_NEEDS, SECTIONS, meets, plain_sentence
+from rag.sentences import ends_sentence, split_sentences
 from rag.store import StoredSummary
 
-SECTIONS = {
-    "Problem": "The problem, motivation and goal of this work, and what earlier work lacks.",
-    "Method": "The proposed method, approach, system, dataset or toolkit and how it works.",
-    "Key results": "The results of the evaluation and experiments, with accuracy and numbers.",
-    "Limitations": "The limitations and weaknesses of the work, and future work.",
-}
 POINTS_PER_SECTION = 3
+EXTRACTED_POINTS = 2  # the document's sentences added to a section with needs
+# A sentence that says what its section needs may fit the section's description less closely:
+# "At the end of the day, the Transformer-based models performed better at this task than
+# Grobid." is 0.26 from the description of results.
+NEEDS_MIN_SIMILARITY = 0.2
 WINDOW_TOKENS = 1000  # document text per map prompt
 BATCH = 4  # windows generated together
 MAP_NEW_TOKENS = 96
@@ -136,10 +142,30 @@ class Summarizer:
             contribution = abstract.pop(problem)
         sections = self._sections(abstract, problem, points, checker)
         if contribution:
-            return Summary(document_id, contribution.text, contribution.pages, sections)
-        best = [point for section in sections for point in section.points[:1]]
-        tldr, tldr_pages = self._tldr(title, best, checker)
-        return Summary(document_id, tldr, tldr_pages, sections)
+            tldr, tldr_pages = contribution.text, contribution.pages
+        else:
+            best = [point for section in sections for point in section.points[:1]]
+            tldr, tldr_pages = self._tldr(title, best, checker)
+        sections = self._without_repeats_of(tldr, sections)
+        return _readable(Summary(document_id, tldr, tldr_pages, sections))
+
+    def _without_repeats_of(
+        self, tldr: str, sections: list[SummarySection]
+    ) -> list[SummarySection]:
+        """The sections without points that say the TL;DR again."""
+        points = [point.text for section in sections for point in section.points]
+        if not points:
+            return sections
+        vectors = self.embedder.embed([tldr, *points])  # (1 + points, dim)
+        repeats = {
+            text
+            for text, score in zip(points, vectors[1:] @ vectors[0], strict=True)
+            if score >= DUPLICATE_SIMILARITY
+        }
+        return [
+            SummarySection(s.heading, [p for p in s.points if p.text not in repeats])
+            for s in sections
+        ]
 
     def _map(
         self,
@@ -197,41 +223,72 @@ class Summarizer:
         generated: list[SummaryPoint],
         checker: CitationChecker,
     ) -> list[SummarySection]:
-        """Each point in the section it fits best, best first; the `leading` points (the
-        abstract's) before the generated ones, in their order, and the first `problem` of them
-        in the problem's section."""
+        """Each point in the section it fits best of those whose needs it meets
+        (`SECTION_NEEDS`), best first; the `leading` points (the abstract's) before the
+        generated ones, in their order, and the first `problem` of them in the problem's
+        section."""
         points = [*leading, *generated]
         descriptions = self.embedder.embed(list(SECTIONS.values()))  # (sections, dim)
         vectors = self.embedder.embed([p.text for p in points]) if points else np.zeros((0, 1))
         scores = vectors @ descriptions.T if points else np.zeros((0, len(SECTIONS)))
         scores[:problem] = np.eye(len(SECTIONS))[list(SECTIONS).index("Problem")]
+        allowed = np.array([[meets(heading, p.text) for heading in SECTIONS] for p in points])
+        scores = np.where(allowed.reshape(scores.shape), scores, -np.inf)
         # scores: (points, sections); each point goes to the section it fits best
         chosen: list[list[int]] = []
         for index in range(len(SECTIONS)):
-            mine = [p for p in np.argsort(-scores[:, index]) if scores[p].argmax() == index]
+            mine = [
+                p
+                for p in np.argsort(-scores[:, index])
+                if scores[p].argmax() == index and np.isfinite(scores[p, index])
+            ]
             mine.sort(key=lambda p: (p >= len(leading), p if p < len(leading) else 0))
             chosen.append(_distinct(mine, vectors)[:POINTS_PER_SECTION])
         for index in range(len(SECTIONS)):
             if not chosen[index]:  # borrow the best point that is no section's first
                 firsts = {positions[0] for positions in chosen if positions}
-                borrowed = [p for p in np.argsort(-scores[:, index]) if p not in firsts][:1]
+                borrowed = [
+                    p
+                    for p in np.argsort(-scores[:, index])
+                    if p not in firsts and np.isfinite(scores[p, index])
+                ][:1]
                 chosen = [[p for p in positions if p not in borrowed] for positions in chosen]
                 chosen[index] = borrowed
         sections = []
+        used = {points[position].text for positions in chosen for position in positions}
         for index, heading in enumerate(SECTIONS):
             section_points = [points[position] for position in chosen[index]]
-            if not section_points:
-                extracted = self._extract(checker, SECTIONS[heading])
-                section_points = [extracted] if extracted else []
+            if not section_points or heading in SECTION_NEEDS:
+                extracted = self._extracted(checker, heading, section_points, used)
+                used |= {point.text for point in extracted}
+                section_points += extracted
             sections.append(SummarySection(heading, section_points))
         return sections
 
-    def _extract(self, checker: CitationChecker, description: str) -> SummaryPoint | None:
-        """The document's own sentence that fits a description best, if any fits at all; one
-        that starts as a sentence does (a capital or a digit) before a fragment of one."""
-        found = checker.evidence(description, limit=3)
+    def _extracted(
+        self, checker: CitationChecker, heading: str, held: list[SummaryPoint], used: set[str]
+    ) -> list[SummaryPoint]:
+        """Up to `EXTRACTED_POINTS` sentences of the document for a section (`_extract`) that
+        no section shows yet, where it holds fewer points: the model's points from a window
+        rarely name a limitation, which a paper states once, in its own section."""
+        room = min(POINTS_PER_SECTION - len(held), EXTRACTED_POINTS)
+        if room <= 0:
+            return []
+        found = self._extract(checker, SECTIONS[heading], heading, limit=POINTS_PER_SECTION)
+        return [point for point in found if point.text not in used][:room]
+
+    def _extract(
+        self, checker: CitationChecker, description: str, heading: str = "", limit: int = 1
+    ) -> list[SummaryPoint]:
+        """The document's own sentences that fit a description best and meet its section's
+        needs, if any fit at all; those that start as a sentence does (a capital or a digit)
+        before fragments of one."""
+        floor = NEEDS_MIN_SIMILARITY if heading in SECTION_NEEDS else EVIDENCE_MIN_SIMILARITY
+        found = checker.evidence(
+            description, POINTS_PER_SECTION, lambda text: meets(heading, text), floor
+        )
         found.sort(key=lambda citation: not _starts_a_sentence(citation.quote))  # stable
-        return SummaryPoint(found[0].quote, [found[0].page]) if found else None
+        return [SummaryPoint(citation.quote, [citation.page]) for citation in found[:limit]]
 
     def _tldr(
         self, title: str, points: list[SummaryPoint], checker: CitationChecker
@@ -250,14 +307,25 @@ class Summarizer:
         )
         sentences = split_sentences(completion.text.strip())
         tldr = _grounded(sentences[0], *checker.support(sentences[:1])[0]) if sentences else None
-        if tldr is None:
-            tldr = self._extract(checker, CONTRIBUTION)
+        if tldr is None or not meets("TL;DR", tldr.text):
+            tldr = next(iter(self._extract(checker, CONTRIBUTION, "TL;DR")), None)
         if tldr is None and points:  # nothing reads as a contribution: the best point
             tldr = points[0]
         if tldr is None:  # nothing fits at all: the document's first sentence
             first = checker.first_sentence()
             return (first.quote, [first.page]) if first else (title, [])
         return tldr.text, tldr.pages
+
+
+def _readable(summary: Summary) -> Summary:
+    """The summary in plain sentences (`plain_sentence`)."""
+    sections = [
+        SummarySection(
+            section.heading, [SummaryPoint(plain_sentence(p.text), p.pages) for p in section.points]
+        )
+        for section in summary.sections
+    ]
+    return Summary(summary.document_id, plain_sentence(summary.tldr), summary.tldr_pages, sections)
 
 
 def _starts_a_sentence(text: str) -> bool:
@@ -291,14 +359,15 @@ def _reads_as_references(passage: Passage) -> bool:
 def _grounded(sentence: str, citation: Citation | None, similarity: float) -> SummaryPoint | None:
     """The point a generated sentence makes, given the source sentence closest to it: its own
     words where they restate that sentence, figures and content words included (a clause the
-    sentence adds, "..., which was a significant change", is in no source), else the
+    sentence adds, "..., which was a significant change", is in no source) and it ends as a
+    sentence does (not "The papermage enables cross-system comparisons,"), else the
     document's."""
     if citation is None or similarity < SUPPORT_SIMILARITY:
         return None
     restates = states_figures_of(sentence, citation.quote) and states_words_of(
         sentence, citation.quote
     )
-    if similarity >= RESTATES_SIMILARITY and restates:
+    if similarity >= RESTATES_SIMILARITY and restates and ends_sentence(sentence):
         return SummaryPoint(sentence, [citation.page])
     return SummaryPoint(citation.quote, [citation.page])
 

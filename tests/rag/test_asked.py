@@ -1,5 +1,5 @@
 from rag.answer import not_found_text
-from rag.asked import named_noun, named_thing, names_something
+from rag.asked import named_noun, named_thing, names_something, states_asked_type
 
 
 def test_what_a_question_asks_the_name_of() -> None:
@@ -20,3 +20,11 @@ def test_a_name_is_a_capitalised_word_past_the_first_that_the_question_lacks() -
         "I could not find an answer to this in the documents: the passages that speak of the "
         "writer's sister give no name. The closest passages are listed below."
     )
+
+
+def test_a_citation_by_number_states_no_figure() -> None:
+    assert not states_asked_type(
+        "Practitioners turned to crowdsourcing at low cost [49].", "figure"
+    )
+    assert not states_asked_type("as earlier work did [4, 9\u201312].", "figure")
+    assert states_asked_type("The crowd labelled 49 of the 60 items [3].", "figure")

@@ -1,6 +1,6 @@
 import pytest
 
-from rag.sentences import ends_sentence, goes_on_over_page, split_sentences
+from rag.sentences import ends_sentence, goes_on_over_page, split_sentences, without_glued_heading
 
 
 @pytest.mark.parametrize(
@@ -74,3 +74,27 @@ def test_a_sentence_goes_on_over_a_page_break(last: str, first: str, goes_on: bo
 )
 def test_ends_sentence(text: str, also: str, ends: bool) -> None:
     assert ends_sentence(text, also) == ends
+
+
+@pytest.mark.parametrize(
+    ("sentence", "plain"),
+    [
+        (
+            "Ethical Considerations As a toolkit designed to process scientific documents, "
+            "there are two areas of harm.",
+            "As a toolkit designed to process scientific documents, there are two areas of harm.",
+        ),
+        (
+            "Misrepresentation of information in documents In \u00a73, we discussed how it can "
+            "be extended.",
+            "In \u00a73, we discussed how it can be extended.",
+        ),
+        # A capitalised opener after a function word, or a short rest: no heading.
+        ("The results were published in The Lancet and reviewed by many.", None),
+        ("We show that Our method beats the baseline on every one of the tasks.", None),
+        ("Section Two The end.", None),
+        ("In this work, we introduce a corpus of papers and a model.", None),
+    ],
+)
+def test_a_heading_glued_to_a_sentence_is_taken_off(sentence: str, plain: str | None) -> None:
+    assert without_glued_heading(sentence) == (plain or sentence)

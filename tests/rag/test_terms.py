@@ -21,8 +21,14 @@ def test_footnote_numbers_glued_to_words_are_taken_out_of_a_text() -> None:
     assert without_footnote_numbers("We introduce S2ORC,1 a corpus of 1,000 papers") == (
         "We introduce S2ORC a corpus of 1,000 papers"
     )
+    assert without_footnote_numbers("We introduce S2ORC,1 a corpus", keep_commas=True) == (
+        "We introduce S2ORC, a corpus"
+    )
     assert without_footnote_numbers("from each PDF.11 We then parse") == (
         "from each PDF. We then parse"
+    )
+    assert without_footnote_numbers("publications (Kim et al., 2023).6 We open-source") == (
+        "publications (Kim et al., 2023). We open-source"
     )
     assert without_footnote_numbers("labeling models3 to perform") == "labeling models to perform"
     # Decimals, versions and names that end in a number are no footnotes.
