@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
+from app.service import Scholar
 from app.settings import Settings
+from rag.summarize import Summary, SummaryPoint, SummarySection, store_summary
 from tests.conftest import TOPIC_PAGES, TRICKY, PdfMaker, require_shared, write_pdf
 
 
@@ -105,6 +107,35 @@ def test_errors_are_one_clear_line_with_exit_code_2(
     assert code == 2 and "no document with id 99" in err
     code, _, err = run(capsys, "summarize", "99")
     assert code == 2 and "no ready document with id 99" in err
+
+
+def test_a_stored_summary_prints_with_pages_and_says_what_it_lacks(
+    settings: Settings, make_pdf: PdfMaker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, _ = run(capsys, "ingest", str(make_pdf("topics.pdf", TOPIC_PAGES)))
+    assert code == 0
+    scholar = Scholar(settings)
+    summary = Summary(
+        1,
+        "The pages describe four unrelated topics in turn.",
+        [1],
+        [
+            SummarySection("Problem", [SummaryPoint("Volcanoes erupt with little warning.", [2])]),
+            SummarySection("Method", []),
+            SummarySection("Key results", []),
+            SummarySection("Limitations", []),
+        ],
+    )
+    with scholar.store.session() as session:
+        store_summary(session, summary, scholar.model_key)
+    scholar.store.dispose()
+
+    code, out, _ = run(capsys, "summarize", "1")
+
+    assert code == 0
+    assert out.startswith("TL;DR: The pages describe four unrelated topics in turn. (p. 1)")
+    assert "Problem\n  - Volcanoes erupt with little warning. (p. 2)" in out
+    assert out.count("(Nothing on this in the document.)") == 3
 
 
 def test_the_console_script_runs_offline(settings: Settings, make_pdf: PdfMaker) -> None:
