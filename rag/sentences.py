@@ -11,6 +11,12 @@ _ABBREVIATIONS = {
     "pp", "prof", "ref", "refs", "sec", "st", "tab", "vol", "vs",
 }  # fmt: skip
 _CLOSERS = "\"'\u201d\u2019)\\]"
+# Initials with stops ("U.S.", "D.C.") end a sentence only before a word that opens one.
+_INITIALS = re.compile(r"(?:[a-z]\.)+[a-z]")
+_OPENS = re.compile(
+    r"(?:The|A|An|We|I|He|She|It|They|This|That|These|Those|There|In|On|At|But|And|As|Our|"
+    r"His|Her|Their|After|Before|When|Then)\b"
+)
 _OPENERS = "\"'\u201c\u2018(["
 # A footnote's number can follow the end mark, glued to it ("from each PDF.11 We then use"): it
 # ends the sentence it annotates. Two letters before the mark tell it from a decimal ("by 2.11").
@@ -62,6 +68,8 @@ def split_sentences(paragraph: str, any_start: bool = False) -> list[str]:
         last_word = last_word.lstrip(_OPENERS).rstrip(".").lower()  # "(e.g." is "e.g"
         if last_word in _ABBREVIATIONS or (len(last_word) == 1 and last_word.isalpha()):
             continue
+        if _INITIALS.fullmatch(last_word) and not _OPENS.match(paragraph, match.end()):
+            continue  # "the U.S. Army", but "in Washington, D.C. The next day"
         sentences.append(paragraph[start : match.end(1)].strip())
         start = match.end()
     sentences.append(paragraph[start:].strip())

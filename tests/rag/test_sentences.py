@@ -30,6 +30,14 @@ from rag.sentences import ends_sentence, goes_on_over_page, split_sentences, wit
             "A capital. then lower case stays one sentence",
             ["A capital. then lower case stays one sentence"],
         ),
+        (
+            "The U.S. Army held the line. He went to Washington, D.C. The next day he left.",
+            [
+                "The U.S. Army held the line.",
+                "He went to Washington, D.C.",
+                "The next day he left.",
+            ],
+        ),  # initials end a sentence only before a word that opens one
     ],
 )
 def test_split_sentences(paragraph: str, sentences: list[str]) -> None:
