@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 
 from rag.abstract import ABSTRACT_MIN_WORDS
-from rag.sentences import without_glued_heading
+from rag.sentences import is_question, without_glued_heading
 from rag.terms import without_footnote_numbers
 
 SECTIONS = {
@@ -46,7 +46,6 @@ SECTION_NEEDS: dict[str, Callable[[str], bool]] = {
 }
 TABLE_SHARE = 0.25  # of a text's tokens figures: a table's run, no point of a summary
 _NUMERIC = re.compile(r"[(\[]?[\d.,%]*\d[\d.,%]*[)\]]?[.,;]?")
-_CLOSERS = "\"'\u201d\u2019)]"
 _CAPTION = re.compile(r"\b(?:Table|Figure|Fig\.)\s*\d+:")  # a table's run ends in its caption
 
 
@@ -64,7 +63,7 @@ def meets(heading: str, text: str) -> bool:
     text = plain_sentence(text)
     tokens = text.split()
     numeric = sum(bool(_NUMERIC.fullmatch(token)) for token in tokens)
-    if text.rstrip(_CLOSERS).endswith("?") or numeric > TABLE_SHARE * len(tokens):
+    if is_question(text) or numeric > TABLE_SHARE * len(tokens):
         return False
     if _CAPTION.search(text):
         return False

@@ -82,6 +82,11 @@ def goes_on_over_page(last: str, first: str) -> bool:
     return not ends_sentence(last, also=":;") and first[:1].islower()
 
 
+def is_question(text: str) -> bool:
+    """Whether `text` ends with a question mark, perhaps followed by closing quotes or brackets."""
+    return re.search(rf"\?[{_CLOSERS}]*$", text) is not None
+
+
 def ends_sentence(text: str, also: str = "") -> bool:
     """Whether `text` ends with an end mark, or one of the characters `also` (":" before a
     list, "]" after a citation marker), perhaps followed by closing quotes or brackets."""
