@@ -3,9 +3,10 @@
 Chunks break at sentence ends, and at a page or paragraph end when one is near; consecutive
 chunks on the same page share about `overlap_tokens` of trailing sentences. A sentence that a
 page break cuts off (`goes_on_over_page`) stays whole, with the break inside it; every chunk's
-first and last page are exact. A form feed inside a chunk's text marks each page break, so the
-n-th page of a chunk's text is the text after its (n-1)-th form feed, even where pages between
-have no text.
+first and last page are exact. A chunk that starts within a table's rows starts with the table's
+header again, so that its rows say what they measure. A form feed inside a chunk's text marks
+each page break, so the n-th page of a chunk's text is the text after its (n-1)-th form feed,
+even where pages between have no text.
 """
 
 import itertools
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from rag.sentences import PAGE_BREAK, goes_on_over_page, split_sentences
+from rag.tables import is_table_header, is_table_row
 
 TokenCounter = Callable[[list[str]], list[int]]
 
@@ -47,8 +49,9 @@ def chunk_pages(
     chunks: list[ChunkDraft] = []
     start = 0
     while start < len(units):
-        end = _chunk_end(units, start, chunk_tokens)
-        chunks.append(_draft(units[start:end]))
+        header = _table_header(units, start, chunk_tokens)
+        end = _chunk_end(units, start, chunk_tokens - sum(unit.tokens for unit in header))
+        chunks.append(_draft([*header, *units[start:end]]))
         if end == len(units):
             break
         start = _overlap_start(units, start, end, overlap_tokens)
@@ -75,6 +78,21 @@ def _chunk_end(units: list[_Unit], start: int, chunk_tokens: int) -> int:
             return cut
         filled -= units[cut - 1].tokens
     return end
+
+
+def _table_header(units: list[_Unit], start: int, chunk_tokens: int) -> list[_Unit]:
+    """The header of the table whose rows units[start] continues, if on the same page and the
+    chunk has room for it beside that row."""
+    if start == 0 or not (is_table_row(units[start].text) and is_table_row(units[start - 1].text)):
+        return []
+    before = start - 1
+    while before >= 0 and is_table_row(units[before].text):
+        before -= 1
+    if before < 0 or units[before].page != units[start].page:
+        return []
+    header = units[before]
+    fits = header.tokens + units[start].tokens <= chunk_tokens
+    return [header] if fits and is_table_header(header.text) else []
 
 
 def _units(pages: list[str], count_tokens: TokenCounter, chunk_tokens: int) -> list[_Unit]:

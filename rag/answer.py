@@ -18,19 +18,16 @@ from rag.citations import (
     renumbered,
 )
 from rag.embedder import Embedder
-from rag.evidence import (
-    RankedEvidence,
-    passage_sources,
-    rank_evidence,
-    sentence_sources,
-)
+from rag.evidence import RankedEvidence, rank_evidence
 from rag.loops import loop_end, until_loop
 from rag.prompt import (
     ECHO_STOPS,
     Turn,
     build_messages,
     is_follow_up,
+    passage_sources,
     retrieval_query,
+    sentence_sources,
     without_earlier_answers,
     without_prompt_echo,
     without_restatements,
@@ -55,7 +52,7 @@ ASKED_AGAIN_NOTE = (
     "Nothing of that stood the check against the sources, so the model was asked again with "
     "the best one alone."
 )
-IN_THEIR_WORDS = "The model wrote no answer of its own. In the words of the sources:"
+IN_THEIR_WORDS = "The model wrote no answer that the sources support. In their own words:"
 
 
 PromptStyle = Literal["sentences", "passages"]
@@ -106,7 +103,7 @@ class Answer:
     retrieved: list[Passage]
     timings: Timings = field(default_factory=Timings)
     conversation_id: int | None = None
-    quoted: bool = False  # the model wrote nothing usable: the text quotes the evidence
+    quoted: bool = False  # nothing the model wrote stood the check: the text quotes the evidence
     asked_again: bool = False  # nothing of the model's first answer stood the check: the text
     # is its answer from the best evidence sentence alone
 
@@ -240,12 +237,17 @@ class Answerer:
             evidence = checker.cite(ranked.sentences[: self.config.evidence])
             checked = checker.check(self._cleaned(text, tokens, sources, history), question)
             asked_again = False
-            if not checked.text and self.config.prompt_style == "sentences" and len(sources) > 1:
-                checked = self._from_best_sentence(question, sources, history, params)
-                asked_again = bool(checked.text)
+            if (
+                not checked.citations
+                and self.config.prompt_style == "sentences"
+                and len(sources) > 1
+            ):
+                again = self._from_best_sentence(question, sources, history, params)
+                if again.citations:
+                    checked, asked_again = again, True
             checked, evidence = renumbered(checked, evidence)
-            quoted = not checked.text
-            if quoted:  # nothing the model wrote is left: answer with the evidence
+            quoted = not checked.citations
+            if quoted:  # nothing the model wrote stood the check: answer with the evidence
                 checked = CheckedAnswer(in_their_words(evidence), evidence, [])
             timings.total_ms = _ms_since(started)
             return Answer(

@@ -5,8 +5,9 @@ a lexical match (the share of the question's terms it states), the passage's ret
 question's type: a "how many" question wants a sentence that states a figure, a "when" question
 one that states a year. A sentence that opens by pointing back ("This relationship ...",
 "As such, ...") is read with the sentence before it, which says what it points to (and the
-prompt shows both). Reference entries, acknowledgements, author credits and table rows are no
-evidence whatever their words."""
+prompt shows both), and a table's row with its caption and header. Reference entries,
+acknowledgements and author credits are no evidence whatever their words, nor table rows unless
+the question asks for a figure."""
 
 import math
 import re
@@ -31,9 +32,10 @@ from rag.citations import figures_of, sentences_with_pages
 from rag.embedder import Embedder
 from rag.keyword_index import STOPWORDS
 from rag.retrieve import Passage
+from rag.tables import is_table_row, row_contexts
 from rag.terms import content_terms, names_in, question_names, question_terms
 
-MIN_WORDS = 6  # headings and fragments are no evidence
+MIN_WORDS = 6  # headings and fragments are no evidence (a table's row can be shorter)
 EMBEDDED_CANDIDATES = 64  # sentences embedded per question: the lexically best, and the top
 TOP_PASSAGES = 3  # ... passages' sentences whatever their words
 LEXICAL_WEIGHT = 0.5  # times the share of the question's terms stated, relative to the best
@@ -146,7 +148,8 @@ def rank_evidence(question: str, passages: list[Passage], embedder: Embedder) ->
             - NOT_EVIDENCE_PENALTY * _is_not_evidence(candidate.text, wants_figure)
         )
         states_asked = states_asked_type(candidate.read, asked_for)
-        counts_asked = bool(counted and counts(candidate.read, counted))
+        row = is_table_row(candidate.text)  # "Total papers 81.1M": the count follows its noun
+        counts_asked = bool(counted and counts(candidate.read, counted, either_side=row))
         asked_bonus = TYPE_BONUS * states_asked + COUNT_BONUS * counts_asked
         ranked.append(
             replace(
@@ -255,11 +258,12 @@ def _distinctive_figures(text: str) -> set[tuple[str, str]]:
 def _not_shown_twice(ranked: list[EvidenceSentence]) -> list[EvidenceSentence]:
     """The ranking without a sentence already read as a better one's context, nor one read
     with a context that a better one shows (it ranked below that sentence with its words): the
-    reader and the prompt would get the same sentence twice."""
+    reader and the prompt would get the same sentence twice. A table's rows share their header."""
     shown: set[str] = set()
     kept = []
     for sentence in ranked:
-        if sentence.text not in shown and sentence.context not in shown:
+        context_shown = sentence.context in shown and not is_table_row(sentence.text)
+        if sentence.text not in shown and not context_shown:
             kept.append(sentence)
             shown.update(filter(None, (sentence.text, sentence.context)))
     return kept
@@ -282,20 +286,23 @@ def unknown_names(question: str, passages: list[Passage]) -> list[str]:
 
 def _candidates(passages: list[Passage]) -> list[EvidenceSentence]:
     """Each distinct sentence, unscored, from the best passage holding it; one that points back
-    carries the sentence before it on its page as context."""
-    seen: set[tuple[int, str]] = set()
-    candidates = []
+    carries the sentence before it on its page as context, a table's row its caption and header
+    (from the passage that holds the most of them)."""
+    found: dict[tuple[int, str], EvidenceSentence] = {}
     for passage in sorted(passages, key=lambda passage: passage.rank):
         previous: tuple[int, str] | None = None
-        for page, text in sentences_with_pages(passage):
+        sentences = sentences_with_pages(passage)
+        tables = row_contexts([text for _, text in sentences])
+        for (page, text), table in zip(sentences, tables, strict=True):
             points_back = previous and previous[0] == page and _POINTS_BACK.match(text)
-            context = previous[1] if previous and points_back else ""
+            context = table or (previous[1] if previous and points_back else "")
             previous = (page, text)
             key = (passage.document_id, text)
-            if len(text.split()) >= MIN_WORDS and key not in seen:
-                seen.add(key)
-                candidates.append(EvidenceSentence(passage, page, text, 0.0, 0.0, context))
-    return candidates
+            if len(text.split()) < MIN_WORDS and not is_table_row(text):
+                continue
+            if key not in found or len(table) > len(found[key].context):
+                found[key] = EvidenceSentence(passage, page, text, 0.0, 0.0, context)
+    return list(found.values())
 
 
 def _coverage_terms(question: str, asked: list[str], stated: set[str]) -> list[str]:
@@ -370,29 +377,3 @@ def _is_not_evidence(text: str, wants_figure: bool) -> bool:
 def best_similarity(evidence: RankedEvidence) -> float:
     """The highest cosine similarity of a candidate sentence to the question."""
     return max((sentence.similarity for sentence in evidence.sentences), default=0.0)
-
-
-def sentence_sources(evidence: list[EvidenceSentence], count: int) -> list[Passage]:
-    """The best `count` sentences as the prompt's sources for a small model, best first: one
-    source each, on its page, holding the sentence (after the one it points back to, if any).
-    A small model copies its first source more often than any other."""
-    return [
-        replace(
-            sentence.passage,
-            rank=rank,
-            page_start=sentence.page,
-            page_end=sentence.page,
-            text="\n".join(line for line in (sentence.context, sentence.text) if line),
-        )
-        for rank, sentence in enumerate(evidence[:count], start=1)
-    ]
-
-
-def passage_sources(
-    evidence: list[EvidenceSentence], retrieved: list[Passage], count: int
-) -> list[Passage]:
-    """Whole passages as the prompt's sources for a large model: those holding the best three
-    sentences first, then the rest in retrieval order, `count` in all."""
-    leading = [sentence.passage for sentence in evidence[:3]]
-    chosen = {passage.chunk_id: passage for passage in [*leading, *retrieved]}
-    return list(chosen.values())[:count]

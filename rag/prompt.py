@@ -1,12 +1,15 @@
-"""The answer prompt: numbered sources, the conversation so far and the question, fitted to the
-model's context window by counting tokens."""
+"""The answer prompt: numbered sources (evidence sentences for a small model, whole passages
+for a large one), the conversation so far and the question, fitted to the model's context
+window by counting tokens."""
 
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from rag.citations import RESTATED_MIN_TERMS, figures_of, sentences_of, strip_markers
+from rag.evidence import EvidenceSentence
 from rag.retrieve import Passage
+from rag.tables import is_table_row
 from rag.terms import content_terms, without_footnote_numbers
 
 Message = dict[str, str]
@@ -219,3 +222,37 @@ def _flat(text: str) -> str:
 
 def _shortened(passage: Passage) -> Passage:
     return replace(passage, text=passage.text[: len(passage.text) * 3 // 4])
+
+
+def sentence_sources(evidence: list[EvidenceSentence], count: int) -> list[Passage]:
+    """The best `count` sentences as the prompt's sources for a small model, best first: one
+    source each, on its page, holding the sentence (after the one it points back to, if any).
+    A small model copies its first source more often than any other."""
+    return [
+        replace(
+            sentence.passage,
+            rank=rank,
+            page_start=sentence.page,
+            page_end=sentence.page,
+            text="\n".join(line for line in _in_reading_order(sentence) if line),
+        )
+        for rank, sentence in enumerate(evidence[:count], start=1)
+    ]
+
+
+def _in_reading_order(sentence: EvidenceSentence) -> tuple[str, str]:
+    """A sentence after the one it points back to; a table's row before its caption and header,
+    which a small model would copy instead of the row."""
+    if is_table_row(sentence.text):
+        return sentence.text, sentence.context
+    return sentence.context, sentence.text
+
+
+def passage_sources(
+    evidence: list[EvidenceSentence], retrieved: list[Passage], count: int
+) -> list[Passage]:
+    """Whole passages as the prompt's sources for a large model: those holding the best three
+    sentences first, then the rest in retrieval order, `count` in all."""
+    leading = [sentence.passage for sentence in evidence[:3]]
+    chosen = {passage.chunk_id: passage for passage in [*leading, *retrieved]}
+    return list(chosen.values())[:count]

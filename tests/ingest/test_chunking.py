@@ -129,3 +129,30 @@ def test_a_sentence_a_page_break_cuts_stays_whole_in_one_chunk(embedder: Embedde
         assert not any(chunk.text.startswith(REST) for chunk in chunks)
         for chunk in chunks:
             assert embedder.count_tokens([chunk.text]) == [chunk.token_count]
+
+
+def test_a_chunk_that_starts_within_a_table_starts_with_its_header(embedder: Embedder) -> None:
+    header = "Category GROBIDCRF RoBERTa I-VILA P R F1 P R F1 P R F1"
+    labels = ["Abstract", "Author", "Caption", "Equation", "Figure", "Footer", "Table", "Title"]
+    rows = [
+        f"{label} {n}1.9 8{n}.1 85.3 89.2 93.7 91.4 97.4 98.3 9{n}.8"
+        for n, label in enumerate(labels)
+    ]
+    page = "\n\n".join(["We evaluate every category below.", header, *rows, "Table 3: Results."])
+    chunks = chunk_pages([page], embedder.count_tokens, chunk_tokens=90, overlap_tokens=0)
+    assert len(chunks) >= 3
+    for chunk in chunks:
+        lines = chunk.text.split("\n")
+        if any(line in rows for line in lines):
+            assert header in lines
+            assert chunk.token_count <= 90
+    held = [line for chunk in chunks for line in chunk.text.split("\n") if line in rows]
+    assert held == rows  # each row once, in order
+
+
+def test_a_header_that_leaves_no_room_for_the_row_is_not_repeated(embedder: Embedder) -> None:
+    header = "Category " + " ".join(f"Model{n} P R F1" for n in range(6))  # 31 tokens
+    rows = [f"Row{n} " + " ".join(f"{n}{m}.5" for m in range(14)) for n in range(3)]  # 44 each
+    page = "\n\n".join([header, *rows])
+    chunks = chunk_pages([page], embedder.count_tokens, chunk_tokens=60, overlap_tokens=0)
+    assert [chunk.text for chunk in chunks] == [header, *rows]  # each row alone, whole

@@ -1,4 +1,5 @@
 from ingest.clean import clean_pages
+from rag.tables import is_table_row
 
 
 def test_running_headers_and_footers_are_removed_but_content_stays() -> None:
@@ -140,6 +141,41 @@ def test_numbered_headings_stand_apart_from_the_text_they_head() -> None:
     assert paragraphs[-1].endswith(
         "for research 10 tables in the appendix give the details of every one of the datasets here."
     )
+
+
+def test_each_table_row_is_a_paragraph_after_its_header_and_before_its_caption() -> None:
+    text = (
+        "Structure\n"
+        "Category\n"
+        "GROBIDCRF RoBERTa I-VILA\n"
+        "P R F1 P R F1 P R F1\n"
+        "Abstract 81.9 89.1 85.3 89.2 93.7 91.4 97.4 98.3 97.8\n"
+        "Author 55.2 42.6 48.1 87.5 73.5 79.9 65.5 96.9 78.2\n"
+        "Macro Avg\n"
+        "(Full S2-VL) 40.6 38.3 39.1 75.9 80.0 76.8 92.0 94.1 92.7\n"
+        "Table 3: Evaluating CoreRecipe for logical structure recovery on S2-VL. These are\n"
+        "per-category metrics for Table 2."
+    )
+    [page] = clean_pages([text])
+    assert page.split("\n\n") == [
+        "Structure Category GROBIDCRF RoBERTa I-VILA P R F1 P R F1 P R F1",
+        "Abstract 81.9 89.1 85.3 89.2 93.7 91.4 97.4 98.3 97.8",
+        "Author 55.2 42.6 48.1 87.5 73.5 79.9 65.5 96.9 78.2",
+        "Macro Avg (Full S2-VL) 40.6 38.3 39.1 75.9 80.0 76.8 92.0 94.1 92.7",  # label wrapped
+        "Table 3: Evaluating CoreRecipe for logical structure recovery on S2-VL. These are "
+        "per-category metrics for Table 2.",
+    ]
+
+
+def test_a_lone_line_that_ends_in_a_figure_stays_in_its_paragraph() -> None:
+    text = (
+        "The filter removes papers whose text is shorter than a limit that we set at\n"
+        "the level of 100\n"
+        "characters, and keeps the rest of the papers."
+    )
+    assert is_table_row("the level of 100")  # alone, as a row would read
+    [page] = clean_pages([text])
+    assert "\n\n" not in page
 
 
 def test_a_named_heading_keeps_the_front_matter_out_of_the_abstract() -> None:

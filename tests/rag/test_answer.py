@@ -211,6 +211,8 @@ class SourcesCountingGenerator:
 
     context_window: int = 100_000
     prompts: list[str] = field(default_factory=list)
+    to_several: str = "The answer is: [1]."
+    to_one: str | None = None  # None: copies the source
 
     def chat_prompt(self, messages: Sequence[dict[str, str]]) -> list[int]:
         self.prompts.append(messages[-1]["content"])
@@ -219,7 +221,9 @@ class SourcesCountingGenerator:
     def stream(self, prompt: list[int], params: SamplingParams) -> Iterator[str]:
         content = self.prompts[-1]
         if "[2]" in content:
-            yield "The answer is: [1]."
+            yield self.to_several
+        elif self.to_one is not None:
+            yield self.to_one
         else:
             yield content.split("[1] ", 1)[1].split("\n")[0] + " [1]"
 
@@ -241,21 +245,25 @@ class FixedPassages:
         return []
 
 
-def test_an_answer_with_no_claim_is_asked_again_from_the_best_sentence_alone(
-    embedder: Embedder,
+PARSER_TEXT = (
+    "In this example, the toolkit runs its text parser (using the pdfplumber library) to "
+    "extract the textual information from a PDF file. The parser keeps every token's box on "
+    "the page."
+)
+PARSER_PASSAGES = [Passage(1, 1.0, 0.6, 1, 1, 1, "paper.pdf", "A Paper", 4, 4, PARSER_TEXT)]
+PARSER_QUESTION = "Which library does the text parser use to read a PDF?"
+UNSUPPORTED = "The parser was carved in stone by monks in the year 1850. [1]"
+
+
+@pytest.mark.parametrize("first_answer", ["The answer is: [1].", UNSUPPORTED])
+def test_an_answer_with_no_claim_that_stands_is_asked_again_from_the_best_sentence_alone(
+    embedder: Embedder, first_answer: str
 ) -> None:
-    passages = [
-        Passage(1, 1.0, 0.6, 1, 1, 1, "paper.pdf", "A Paper", 4, 4, text)
-        for text in [
-            "In this example, the toolkit runs its text parser (using the pdfplumber library) "
-            "to extract the textual information from a PDF file. The parser keeps every "
-            "token's box on the page.",
-        ]
-    ]
-    generator = SourcesCountingGenerator()
+    passages = PARSER_PASSAGES
+    generator = SourcesCountingGenerator(to_several=first_answer)
     answerer = Answerer(FixedPassages(passages), generator, embedder)  # type: ignore[arg-type]
 
-    answer = answerer.ask("Which library does the text parser use to read a PDF?", 1).result()
+    answer = answerer.ask(PARSER_QUESTION, 1).result()
 
     assert not answer.quoted and answer.asked_again and answer.to_json()["asked_again"]
     assert answer.text.startswith("In this example, the toolkit runs its text parser (using the")
@@ -263,3 +271,15 @@ def test_an_answer_with_no_claim_is_asked_again_from_the_best_sentence_alone(
     assert answer.citations[0].page == 4
     assert "[2]" in generator.prompts[0]  # first asked with the best sentences
     assert "[2]" not in generator.prompts[-1]  # then with the best alone
+
+
+def test_an_answer_that_nothing_supports_quotes_the_evidence_instead(embedder: Embedder) -> None:
+    generator = SourcesCountingGenerator(to_several=UNSUPPORTED, to_one=UNSUPPORTED)
+    answerer = Answerer(FixedPassages(PARSER_PASSAGES), generator, embedder)  # type: ignore[arg-type]
+
+    answer = answerer.ask(PARSER_QUESTION, 1).result()
+
+    assert answer.quoted and not answer.asked_again and answer.found
+    assert answer.text.startswith(IN_THEIR_WORDS) and "monks" not in answer.text
+    assert "pdfplumber library" in answer.text
+    assert answer.citations and answer.citations[0].page == 4

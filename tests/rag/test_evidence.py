@@ -4,11 +4,8 @@ from rag import evidence
 from rag.asked import as_asked, asked_type, counted_noun, counted_words, counts
 from rag.citations import CitationChecker, marked_unsupported
 from rag.embedder import Embedder
-from rag.evidence import (
-    rank_evidence,
-    sentence_sources,
-    unknown_names,
-)
+from rag.evidence import rank_evidence, unknown_names
+from rag.prompt import sentence_sources
 from rag.retrieve import Passage
 
 
@@ -480,3 +477,39 @@ def test_a_name_asked_of_what_the_passages_never_name_is_unnamed(embedder: Embed
     assert rank_evidence(question, [diary, letter], embedder).unnamed == ""
     # What no passage speaks of at all is for the coverage to tell.
     assert rank_evidence("What was the name of the ship?", [diary], embedder).unnamed == ""
+
+
+TABLE = (
+    "We compare the parsers on every category.\n"
+    "Category GROBIDCRF RoBERTa I-VILA P R F1 P R F1 P R F1\n"
+    "Author 55.2 42.6 48.1 87.5 73.5 79.9 65.5 96.9 78.2\n"
+    "Title 0.0 0.0 0.0 76.3 96.7 85.3 98.7 99.9 99.3\n"
+    "Table 3: Per-category precision, recall and F1 of logical structure recovery."
+)
+
+
+def test_a_table_row_is_evidence_read_with_its_caption_and_header(embedder: Embedder) -> None:
+    passages = [
+        _passage(1, 13, TABLE),
+        _passage(2, 5, "The I-VILA model is a layout-infused Transformer pretrained on S2-VL."),
+    ]
+    ranked = rank_evidence("What F1 does I-VILA reach on paper titles?", passages, embedder)
+    best = ranked.sentences[0]
+    assert best.text.startswith("Title 0.0")
+    assert best.context == (
+        "Table 3: Per-category precision, recall and F1 of logical structure recovery. "
+        "Category GROBIDCRF RoBERTa I-VILA P R F1 P R F1 P R F1"
+    )
+    [source] = sentence_sources(ranked.sentences, 1)
+    assert source.text == f"{best.text}\n{best.context}"  # the row first: a small model copies it
+    # The other row is still evidence, though the better one shows the same header.
+    assert any(sentence.text.startswith("Author 55.2") for sentence in ranked.sentences)
+
+
+def test_a_short_row_is_evidence_and_counts_what_its_label_names(embedder: Embedder) -> None:
+    passages = [
+        _passage(1, 5, "Total papers 81.1M\nPapers w/ PDF 28.9M (35.6%)\nTable 3: Statistics."),
+        _passage(2, 5, "We resolve a total of 380.5M citation links between papers."),
+    ]
+    ranked = rank_evidence("How many papers are there in total?", passages, embedder)
+    assert ranked.sentences[0].text == "Total papers 81.1M"
