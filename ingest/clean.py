@@ -44,10 +44,14 @@ _ADVERB = re.compile(
 )  # "automatically-", but not "poly-" (as in "polyethylene")
 _SPACES = re.compile(r"[ \t\f\v\u00a0\u2000-\u200b\u3000]+")
 _SENTENCE_END = re.compile(r"[.!?:;][\"')\]]?$")
-# "8 Conclusion", "2.1 Processing PDFs", "IV. RESULTS": a numbered heading on a short line of its
-# own. Joined to the next line it would start that paragraph's first sentence ("8 Conclusion We
-# introduce..."), which then reads as a claim about the number 8.
-_NUMBERED_HEADING = re.compile(r"^(?:\d{1,2}(?:\.\d{1,2})*\.?|[IVX]{1,4}\.)\s+[A-Z][^.!?:;]{0,60}$")
+# "8 Conclusion", "2.1 Processing PDFs", "IV. RESULTS", an appendix's "C The paper clustering
+# problem" or "A.2 Additional Protocols": a numbered heading on a short line of its own. Joined to
+# the next line it would start that paragraph's first sentence ("8 Conclusion We introduce..."),
+# which then reads as a claim about the number 8; joined to the line before, a caption without a
+# full stop would run on into it.
+_NUMBERED_HEADING = re.compile(
+    r"^(?:\d{1,2}(?:\.\d{1,2})*\.?|[IVX]{1,4}\.|[A-H](?:\.\d{1,2})*)\s+[A-Z][^.!?:;]{0,60}$"
+)
 # A paper's unnumbered headings, alone on a line. Joined to its neighbours, "Abstract" would glue
 # the venue, title and authors above it to the abstract's first sentence, the paper's main claim.
 _NAMED_HEADING = re.compile(

@@ -18,7 +18,7 @@ from rag.citations import (
     renumbered,
 )
 from rag.embedder import Embedder
-from rag.evidence import RankedEvidence, rank_evidence
+from rag.evidence import RankedEvidence, rank_evidence, traced_figures
 from rag.loops import loop_end, until_loop
 from rag.prompt import (
     ECHO_STOPS,
@@ -194,6 +194,12 @@ class Answerer:
                 ranked.unknown_names, collection_id, document_ids, len(candidates)
             )
             ranked = rank_evidence(query, candidates, self.embedder)
+        if traced := traced_figures(query, ranked):  # stated earlier than retrieval found?
+            best = ranked.sentences[0]
+            page, document_id = best.page, best.passage.document_id
+            if earlier := self.retriever.stating(traced, document_id, page, candidates):
+                candidates += earlier
+                ranked = rank_evidence(query, candidates, self.embedder)
         if (
             not ranked.sentences
             or ranked.coverage < NOT_FOUND_COVERAGE

@@ -221,31 +221,41 @@ def _first_statement_first(
     or for "how many X" a figure of them that counts X). A paper states its figures in the
     abstract and introduction, and its tables and discussion repeat them: "We introduce S2ORC,
     a large corpus of 81.1M English-language academic papers" (p. 1) is the claim a reader looks
-    for, "Total papers 81.1M Papers w/ PDF 28.9M ..." (p. 5) its table."""
+    for, "Total papers 81.1M Papers w/ PDF 28.9M ..." (p. 5) its table. The statement found
+    so is looked behind in turn: its score, not the best's, is what an earlier one must come
+    near (the introduction's 81.1M near the table's, the abstract's near the introduction's)."""
     best = ranked[0]
-    figures = _distinctive_figures(best.read)
+    figures = distinctive_figures(best.read)
 
     def restates(sentence: EvidenceSentence) -> bool:
-        stated = _distinctive_figures(sentence.read)
+        stated = distinctive_figures(sentence.read)
         if counted and counts(sentence.read, counted):
             return bool(figures & stated)
         return bool(figures) and figures <= stated
 
-    earlier = [
+    first = best
+    while earlier := [
         sentence
         for sentence in ranked[1:FIRST_STATEMENT_WITHIN]
         if sentence.passage.document_id == best.passage.document_id
-        and sentence.page < best.page
-        and sentence.score >= best.score - FIRST_STATEMENT_MARGIN
+        and sentence.page < first.page
+        and sentence.score >= first.score - FIRST_STATEMENT_MARGIN
         and restates(sentence)
-    ]
-    if not earlier:
-        return ranked
-    first = min(earlier, key=lambda sentence: sentence.page)
+    ]:
+        first = min(earlier, key=lambda sentence: sentence.page)
     return [first, *(sentence for sentence in ranked if sentence is not first)]
 
 
-def _distinctive_figures(text: str) -> set[tuple[str, str]]:
+def traced_figures(question: str, ranked: RankedEvidence) -> list[str]:
+    """The numbers of the best sentence's distinctive figures ("73.4", "90.4"), where the
+    question asks for a figure: where else the document states them, earlier, is worth a look
+    (`Retriever.stating`), for its table repeats what its text states first."""
+    if asked_type(question) not in ("figure", "percent") or not ranked.sentences:
+        return []
+    return sorted({number for number, _ in distinctive_figures(ranked.sentences[0].read)})
+
+
+def distinctive_figures(text: str) -> set[tuple[str, str]]:
     """The figures of a text that say what they are alone: with a scale ("81.1M", "35.6%") or
     decimals ("0.536"); not a count, a year or a pointer ("§2.2", "Table 2")."""
     return {

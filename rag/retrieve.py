@@ -21,6 +21,7 @@ from rag.terms import names_in, searched_form
 from rag.vector_index import IndexRegistry
 
 Ranking = list[tuple[int, float]]  # (chunk id, score), best first
+STATING_LIMIT = 2  # earlier passages stating a figure, looked up by `Retriever.stating`
 NAMING_SCAN = 200  # chunks holding a name in any case, of which `Retriever.naming` keeps a few
 
 
@@ -147,6 +148,35 @@ class Retriever:
             return [
                 Passage.from_chunk(chunk, rank=len(passages) + number)
                 for number, chunk in enumerate(found, start=1)
+            ]
+
+    def stating(
+        self, numbers: list[str], document_id: int, before_page: int, held: list[Passage]
+    ) -> list[Passage]:
+        """Up to STATING_LIMIT passages of a document, on pages before `before_page`, whose text
+        holds each of `numbers` as written, ranked after `held`: where a paper first states
+        what a later sentence or table repeats ("Our publisher-provided abstract coverage is
+        90.4%, or 73.4M papers.", p. 4, before Table 3's "73.4M (90.4%)", p. 5), which
+        retrieval may rank low."""
+        if not numbers:
+            return []
+        ids = {passage.chunk_id for passage in held}
+        with self.store.session() as session:
+            rows = session.scalars(
+                select(Chunk)
+                .where(
+                    Chunk.document_id == document_id,
+                    Chunk.page_start < before_page,
+                    Chunk.id.not_in(ids),
+                    *(Chunk.text.contains(number, autoescape=True) for number in numbers),
+                )
+                .options(joinedload(Chunk.document))
+                .order_by(Chunk.ordinal)
+                .limit(STATING_LIMIT)
+            )
+            return [
+                Passage.from_chunk(chunk, rank=len(held) + number)
+                for number, chunk in enumerate(rows, start=1)
             ]
 
     def naming(

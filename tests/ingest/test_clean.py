@@ -178,6 +178,25 @@ def test_a_lone_line_that_ends_in_a_figure_stays_in_its_paragraph() -> None:
     assert "\n\n" not in page
 
 
+def test_an_appendix_heading_stands_apart_from_a_caption_without_a_full_stop() -> None:
+    text = (
+        "We filter out PDFs that produce an error or have greater than 50 pages in total and\n"
+        "we also remove every PDF whose page width is larger than its page height here.\n"
+        "Table 8: PDFs filtered out before GROBID processing\n"
+        "C The paper clustering problem\n"
+        "In academic fields in which preprint publishing is common (e.g. arXiv), the notion\n"
+        "of a paper is somewhat ambiguous."
+    )
+    [page] = clean_pages([text])
+    caption, *rest = page.split("\n\n")
+    assert caption.endswith("here. Table 8: PDFs filtered out before GROBID processing")
+    assert rest == [
+        "C The paper clustering problem",
+        "In academic fields in which preprint publishing is common (e.g. arXiv), the notion of "
+        "a paper is somewhat ambiguous.",
+    ]
+
+
 def test_a_named_heading_keeps_the_front_matter_out_of_the_abstract() -> None:
     text = (
         "Proceedings of the 58th Annual Meeting of the Association for Computational Linguistics\n"

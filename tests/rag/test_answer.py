@@ -244,6 +244,9 @@ class FixedPassages:
     def naming(self, *args: object) -> list[Passage]:
         return []
 
+    def stating(self, *args: object) -> list[Passage]:
+        return []
+
 
 PARSER_TEXT = (
     "In this example, the toolkit runs its text parser (using the pdfplumber library) to "

@@ -513,3 +513,18 @@ def test_a_short_row_is_evidence_and_counts_what_its_label_names(embedder: Embed
     ]
     ranked = rank_evidence("How many papers are there in total?", passages, embedder)
     assert ranked.sentences[0].text == "Total papers 81.1M"
+
+
+def test_the_first_statement_of_a_figure_is_looked_behind_in_turn() -> None:
+    def ranked(page: int, score: float, text: str) -> evidence.EvidenceSentence:
+        return evidence.EvidenceSentence(_passage(page, page, text), page, text, score, 0.5)
+
+    summary = ranked(9, 1.86, "The corpus consists of 81.1M papers and 8.1M open-access PDFs.")
+    introduction = ranked(2, 1.76, "We release full text extracted for 8.1M open access papers.")
+    abstract = ranked(1, 1.50, "The corpus has structured full text for 8.1M open access papers.")
+
+    first = evidence._first_statement_first([summary, introduction, abstract], "paper")[0]
+
+    # The abstract is within the margin of the introduction's score, not of the summary's.
+    assert abstract.score < summary.score - evidence.FIRST_STATEMENT_MARGIN
+    assert first is abstract

@@ -40,6 +40,26 @@ def test_a_name_inside_a_longer_word_is_found_by_naming(
     assert scholar.retriever.naming(["CRF"], collection, [999], ranked_after=12) == []
 
 
+def test_the_earlier_pages_stating_a_tables_figures_are_found(
+    scholar: Scholar, make_pdf: PdfMaker
+) -> None:
+    filler = [
+        f"Section {n} of the corpus description covers its sources in detail." for n in range(12)
+    ]
+    text_page = ["Our publisher-provided abstract coverage is 90.4%, or 73.4M papers.", *filler]
+    table_page = ["Papers w/ publisher abstract 73.4M (90.4%). Papers w/ PDF 28.9M (35.6%)."]
+    list(scholar.ingest([make_pdf("corpus.pdf", [*TOPIC_PAGES, text_page, table_page])]))
+    [document] = scholar.documents()
+    table = [passage for passage in scholar.search("publisher abstract") if passage.page_start == 6]
+    assert len(table) == 1  # a chunk of its own
+
+    found = scholar.retriever.stating(["73.4", "90.4"], document.id, 6, table)
+    assert [(passage.page_start, passage.rank) for passage in found] == [(5, 2)]
+    assert scholar.retriever.stating(["73.4", "90.4"], document.id, 5, table) == []  # later
+    assert scholar.retriever.stating(["73.4", "35.6"], document.id, 6, table) == []  # not both
+    assert scholar.retriever.stating(["73.4", "90.4"], document.id, 6, found) == []  # held
+
+
 def test_near_duplicate_passages_are_returned_once(scholar: Scholar, make_pdf: PdfMaker) -> None:
     list(scholar.ingest([make_pdf("a.pdf", TOPIC_PAGES[:1]), make_pdf("b.pdf", TOPIC_PAGES)]))
     passages = scholar.search("photosynthesis chlorophyll sunlight", k=5)
