@@ -528,3 +528,19 @@ def test_the_first_statement_of_a_figure_is_looked_behind_in_turn() -> None:
     # The abstract is within the margin of the introduction's score, not of the summary's.
     assert abstract.score < summary.score - evidence.FIRST_STATEMENT_MARGIN
     assert first is abstract
+
+
+def test_a_later_sentence_repeating_the_first_ones_figures_is_left_out_of_the_prompt() -> None:
+    def ranked(page: int, text: str, document_id: int = 1) -> evidence.EvidenceSentence:
+        passage = _passage(page, page, text, document_id)
+        return evidence.EvidenceSentence(passage, page, text, 1.0, 0.5)
+
+    abstract = ranked(1, "The corpus has structured full text for 8.1M open access papers.")
+    conclusion = ranked(9, "It holds 81.1M papers and full text from 8.1M open-access PDFs.")
+    other_paper = ranked(9, "Our corpus of 8.1M open access papers is larger.", document_id=2)
+    method = ranked(3, "We parse each PDF with GROBID and keep the papers it reads whole.")
+
+    sources = sentence_sources([abstract, conclusion, other_paper, method], 3)
+
+    assert [source.text for source in sources] == [abstract.text, other_paper.text, method.text]
+    assert [source.rank for source in sources] == [1, 2, 3]
