@@ -196,8 +196,9 @@ class Answerer:
             ranked = rank_evidence(query, candidates, self.embedder)
         if traced := traced_figures(query, ranked):  # stated earlier than retrieval found?
             best = ranked.sentences[0]
-            page, document_id = best.page, best.passage.document_id
-            if earlier := self.retriever.stating(traced, document_id, page, candidates):
+            if earlier := self.retriever.stating(
+                traced, best.passage.document_id, best.page, candidates
+            ):
                 candidates += earlier
                 ranked = rank_evidence(query, candidates, self.embedder)
         if (

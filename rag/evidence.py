@@ -35,6 +35,7 @@ from rag.retrieve import Passage
 from rag.tables import is_table_row, row_contexts
 from rag.terms import content_terms, names_in, question_names, question_terms
 
+FIGURE_TYPES = ("figure", "percent")  # what `asked_type` says of a question asking for a figure
 MIN_WORDS = 6  # headings and fragments are no evidence (a table's row can be shorter)
 EMBEDDED_CANDIDATES = 64  # sentences embedded per question: the lexically best, and the top
 TOP_PASSAGES = 3  # ... passages' sentences whatever their words
@@ -136,7 +137,7 @@ def rank_evidence(question: str, passages: list[Passage], embedder: Embedder) ->
     similarities = vectors @ embedder.embed_cached([question])[0]  # (embedded,)
     best_lexical = max(lexical) or 1.0
     asked_for = asked_type(question)
-    wants_figure = asked_for in ("figure", "percent")  # tables hold figures
+    wants_figure = asked_for in FIGURE_TYPES  # tables hold figures
     counted = counted_noun(question)
     ranked = []
     for index, similarity in zip(embedded, similarities, strict=True):
@@ -250,7 +251,7 @@ def traced_figures(question: str, ranked: RankedEvidence) -> list[str]:
     """The numbers of the best sentence's distinctive figures ("73.4", "90.4"), where the
     question asks for a figure: where else the document states them, earlier, is worth a look
     (`Retriever.stating`), for its table repeats what its text states first."""
-    if asked_type(question) not in ("figure", "percent") or not ranked.sentences:
+    if asked_type(question) not in FIGURE_TYPES or not ranked.sentences:
         return []
     return sorted({number for number, _ in distinctive_figures(ranked.sentences[0].read)})
 
